@@ -1,0 +1,110 @@
+"""Command line: ``python -m spacy_bertsum COMMAND`` (also ``spacy-bertsum COMMAND``)."""
+from pathlib import Path
+from typing import Optional
+
+import typer
+from wasabi import msg
+
+app = typer.Typer(
+    name="spacy-bertsum",
+    help="BertSum extractive summarization with spaCy: convert data, evaluate, summarize.",
+    no_args_is_help=True,
+    add_completion=False,
+)
+
+
+@app.command("convert")
+def convert_cli(
+    input_path: Path = typer.Argument(..., help="JSONL file (.jsonl, .jsonl.gz or .jsonl.xz)", exists=True, dir_okay=False),
+    output_path: Path = typer.Argument(..., help="Output .spacy file (DocBin)"),
+    text_field: str = typer.Option("article", "--text-field", help="Field with the document text"),
+    summary_field: str = typer.Option("highlights", "--summary-field", help="Field with the reference summary (list of sentences or a string)"),
+    id_field: str = typer.Option("id", "--id-field", help="Optional field with a document id"),
+    segmenter: str = typer.Option("sentencizer", "--segmenter", help="'sentencizer' (rule-based) or a spaCy pipeline name/path that sets sentences"),
+    max_oracle_sents: int = typer.Option(3, "--max-oracle-sents", help="Most sentences in the greedy ROUGE oracle"),
+    limit: int = typer.Option(0, "--limit", help="Write at most this many docs (0: all)"),
+    n_process: int = typer.Option(1, "--n-process", help="Processes for sentence segmentation"),
+    on_error: str = typer.Option("skip", "--on-error", help="'skip' (report and skip malformed lines) or 'fail'"),
+):
+    """Convert article/summary JSONL into a DocBin with oracle labels."""
+    from .convert import convert
+
+    if on_error not in ("skip", "fail"):
+        msg.fail(f"--on-error must be 'skip' or 'fail', got '{on_error}'", exits=1)
+    output_path.parent.mkdir(parents=True, exist_ok=True)
+    stats = convert(
+        input_path,
+        output_path,
+        text_field=text_field,
+        summary_field=summary_field,
+        id_field=id_field,
+        nlp_name_or_pipeline=segmenter,
+        max_oracle_sents=max_oracle_sents,
+        limit=limit or None,
+        n_process=n_process,
+        on_error=on_error,
+    )
+    if stats.written == 0:
+        msg.fail(f"No docs written from {input_path}", exits=1)
+
+
+@app.command("evaluate")
+def evaluate_cli(
+    model: str = typer.Argument(..., help="Trained pipeline: a path or package name"),
+    data_path: Path = typer.Argument(..., help="Gold .spacy file from `convert`", exists=True, dir_okay=False),
+    output: Optional[Path] = typer.Option(None, "--output", "-o", help="Write the metrics as JSON here"),
+    limit: int = typer.Option(0, "--limit", help="Evaluate on the first N docs only (0: all)"),
+    batch_size: int = typer.Option(32, "--batch-size", help="Docs per nlp.pipe batch"),
+    gpu_id: int = typer.Option(-1, "--gpu-id", help="GPU id, or -1 for CPU"),
+):
+    """ROUGE of the model next to Lead-3 and the oracle, on the same docs."""
+    from spacy.cli._util import setup_gpu
+
+    from .evaluate import evaluate_path
+
+    setup_gpu(gpu_id)
+    evaluate_path(model, data_path, output, limit=limit, batch_size=batch_size)
+
+
+@app.command("show")
+def show_cli(
+    model: str = typer.Argument(..., help="Trained pipeline: a path or package name"),
+    data_path: Path = typer.Argument(..., help="Gold .spacy file from `convert`", exists=True, dir_okay=False),
+    index: int = typer.Option(0, "--index", help="Which doc of the file to show"),
+):
+    """Print one article's model summary next to the reference and Lead-3."""
+    import spacy
+    from spacy.tokens import DocBin
+
+    from .evaluate import lead_sentences
+    from .scorer import rouge_f
+    from .util import get_reference
+
+    nlp = spacy.load(model)
+    docs = DocBin().from_disk(data_path).get_docs(nlp.vocab)
+    gold = next((d for i, d in enumerate(docs) if i == index), None)
+    if gold is None:
+        msg.fail(f"{data_path} has no doc at index {index}", exits=1)
+    doc = nlp(gold.text)
+    reference = get_reference(gold) or []
+    text = doc.text if len(doc.text) <= 700 else doc.text[:700] + " ..."
+    msg.divider("Article")
+    print(text)
+    systems = {
+        "bertsum": [s.text.strip() for s in doc._.summary_sents],
+        "lead-3": lead_sentences(doc),
+    }
+    for name, sents in systems.items():
+        scores = rouge_f(sents, reference)
+        msg.divider(f"{name} summary (R1 {100 * scores['rouge1']:.1f}, R2 {100 * scores['rouge2']:.1f}, RLsum {100 * scores['rougeLsum']:.1f})")
+        print("\n".join(sents))
+    msg.divider("Reference")
+    print("\n".join(reference))
+
+
+def main() -> None:
+    app()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,244 @@
+"""Convert JSONL summarization data (e.g. CNN/DailyMail) into a spaCy ``DocBin``.
+
+Each input line is a JSON object with an article (``text_field``), a reference
+summary (``summary_field``: a list of sentences or one string) and optionally
+an id (``id_field``). Each written ``Doc`` carries:
+
+* sentence boundaries, set by the segmentation pipeline;
+* ``doc.spans[SPANS_KEY]``: the greedy ROUGE oracle sentences (each span one
+  full sentence, in document order; possibly an empty group);
+* ``doc.user_data[REFERENCE_KEY]``: the reference summary as a list of sentences;
+* ``doc.user_data["bertsum_id"]``: the record's id as a string, when present.
+
+Malformed lines are never dropped silently: they are reported with their line
+number, and either skipped (``on_error="skip"``) or raise (``on_error="fail"``).
+"""
+import gzip
+import json
+import lzma
+import sys
+from collections import deque
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Deque, Iterator, List, Optional, Tuple, Union
+
+import spacy
+from spacy.language import Language
+from spacy.tokens import Doc, DocBin
+from tqdm import tqdm
+from wasabi import msg
+
+from .oracle import greedy_oracle
+from .util import REFERENCE_KEY, SPANS_KEY
+
+__all__ = ["ConvertStats", "read_jsonl", "load_segmenter", "convert", "ID_KEY"]
+
+ID_KEY = "bertsum_id"
+# DocBin's default attrs already include SENT_START; listed explicitly so the
+# sentence boundaries survive whatever the default becomes.
+DOCBIN_ATTRS = (
+    "ORTH", "NORM", "TAG", "HEAD", "DEP", "ENT_IOB", "ENT_TYPE", "ENT_KB_ID",
+    "ENT_ID", "LEMMA", "MORPH", "POS", "SENT_START",
+)  # fmt: skip
+
+
+@dataclass
+class ConvertStats:
+    """What :func:`convert` did: docs written, lines skipped, one message per bad line."""
+
+    written: int = 0
+    skipped: int = 0
+    errors: List[str] = field(default_factory=list)
+
+
+def _open_text(path: Path):
+    suffix = path.suffix.lower()
+    if suffix == ".gz":
+        return gzip.open(path, "rt", encoding="utf8")
+    if suffix == ".xz":
+        return lzma.open(path, "rt", encoding="utf8")
+    return path.open("r", encoding="utf8")
+
+
+def read_jsonl(path: Union[str, Path]) -> Iterator[Tuple[int, Union[Any, Exception]]]:
+    """Yield ``(line_number, parsed_object_or_exception)`` for each non-blank line.
+
+    Line numbers start at 1 and count blank lines too. A line that is not
+    valid JSON yields the exception instead of an object. Plain, ``.gz`` and
+    ``.xz`` files are recognised by suffix.
+    """
+    with _open_text(Path(path)) as f:
+        for line_no, line in enumerate(f, 1):
+            if not line.strip():
+                continue
+            try:
+                yield line_no, json.loads(line)
+            except ValueError as e:  # json.JSONDecodeError is a ValueError
+                yield line_no, e
+
+
+def load_segmenter(nlp_name_or_pipeline: Union[str, Path, Language] = "sentencizer") -> Language:
+    """The pipeline that segments articles into sentences.
+
+    ``"sentencizer"``: ``spacy.blank("en")`` plus the rule-based ``sentencizer``.
+    A ``Language`` is used as is; anything else is passed to ``spacy.load``.
+    Raises ValueError if the pipeline does not set sentence boundaries.
+    """
+    if isinstance(nlp_name_or_pipeline, Language):
+        nlp = nlp_name_or_pipeline
+    elif str(nlp_name_or_pipeline) == "sentencizer":
+        nlp = spacy.blank("en")
+        nlp.add_pipe("sentencizer")
+    else:
+        nlp = spacy.load(nlp_name_or_pipeline)
+    probe = nlp("This is a first sentence. And this is a second one.")
+    if not _has_sents(probe):
+        raise ValueError(
+            f"The pipeline {nlp_name_or_pipeline!r} (components: {nlp.pipe_names}) "
+            "does not set sentence boundaries (doc.sents). Use 'sentencizer' or a "
+            "pipeline with a parser, senter or sentencizer component."
+        )
+    return nlp
+
+
+def _has_sents(doc: Doc) -> bool:
+    return doc.has_annotation("SENT_START") or doc.has_annotation("DEP")
+
+
+def _check_record(
+    obj: Any, text_field: str, summary_field: str
+) -> Tuple[Optional[str], Optional[Union[str, List[str]]], Optional[str]]:
+    """Validate one parsed line: ``(article, summary, None)`` or ``(None, None, problem)``."""
+    if isinstance(obj, Exception):
+        return None, None, f"invalid JSON ({obj})"
+    if not isinstance(obj, dict):
+        return None, None, f"expected a JSON object, got {type(obj).__name__}"
+    if text_field not in obj:
+        return None, None, f"missing field '{text_field}'"
+    text = obj[text_field]
+    if not isinstance(text, str):
+        return None, None, f"field '{text_field}' must be a string, got {type(text).__name__}"
+    if not text.strip():
+        return None, None, f"empty '{text_field}'"
+    if summary_field not in obj:
+        return None, None, f"missing field '{summary_field}'"
+    summary = obj[summary_field]
+    if isinstance(summary, str):
+        if not summary.strip():
+            return None, None, f"empty '{summary_field}'"
+        return text, summary, None
+    if isinstance(summary, list):
+        if not all(isinstance(s, str) for s in summary):
+            return None, None, f"field '{summary_field}' must be a string or a list of strings"
+        sents = [s.strip() for s in summary if s.strip()]
+        if not sents:
+            return None, None, f"empty '{summary_field}'"
+        return text, sents, None
+    return None, None, (
+        f"field '{summary_field}' must be a string or a list of strings, "
+        f"got {type(summary).__name__}"
+    )
+
+
+def _split_summary(nlp: Language, summary: str) -> List[str]:
+    """Split a summary string into sentences: on line breaks, then with ``nlp``."""
+    sents: List[str] = []
+    for line in summary.splitlines():
+        if line.strip():
+            sents.extend(s.text.strip() for s in nlp(line.strip()).sents if s.text.strip())
+    return sents
+
+
+def convert(
+    input_path: Union[str, Path],
+    output_path: Union[str, Path],
+    *,
+    text_field: str = "article",
+    summary_field: str = "highlights",
+    id_field: str = "id",
+    nlp_name_or_pipeline: Union[str, Path, Language] = "sentencizer",
+    max_oracle_sents: int = 3,
+    limit: Optional[int] = None,
+    n_process: int = 1,
+    batch_size: int = 64,
+    on_error: str = "skip",
+    show_progress: bool = True,
+) -> ConvertStats:
+    """Convert a JSONL(.gz/.xz) file into a ``.spacy`` DocBin with oracle labels.
+
+    limit: the most docs to write (None: all).
+    on_error: "skip" records and warns about a malformed line; "fail" raises
+        ValueError naming the line and the problem.
+    Returns a :class:`ConvertStats`.
+    """
+    if on_error not in ("skip", "fail"):
+        raise ValueError(f"on_error must be 'skip' or 'fail', got {on_error!r}")
+    if limit is not None and limit < 0:
+        raise ValueError(f"limit must be >= 0 or None, got {limit}")
+    nlp = load_segmenter(nlp_name_or_pipeline)
+    stats = ConvertStats()
+    # Per article sent to nlp.pipe, in order: (line_no, reference sentences, id).
+    pending: Deque[Tuple[int, List[str], Optional[str]]] = deque()
+    bar = tqdm(
+        total=limit, unit="doc", desc="convert", file=sys.stderr,
+        disable=not show_progress, dynamic_ncols=True,
+    )  # fmt: skip
+
+    def report(line_no: int, problem: str) -> None:
+        message = f"line {line_no}: {problem}"
+        if on_error == "fail":
+            raise ValueError(f"{input_path}: {message}")
+        stats.skipped += 1
+        stats.errors.append(message)
+        # Through tqdm, so the warning does not garble the progress bar.
+        warning = msg.text(f"Skipping {message}", color="yellow", icon="warn", no_print=True)
+        tqdm.write(str(warning), file=sys.stdout)
+
+    def articles() -> Iterator[str]:
+        n_yielded = 0
+        for line_no, obj in read_jsonl(input_path):
+            if limit is not None and n_yielded >= limit:
+                return
+            text, summary, problem = _check_record(obj, text_field, summary_field)
+            if problem is not None:
+                report(line_no, problem)
+                continue
+            if isinstance(summary, str):
+                summary = _split_summary(nlp, summary)
+                if not summary:
+                    report(line_no, f"empty '{summary_field}'")
+                    continue
+            doc_id = obj.get(id_field)
+            pending.append((line_no, summary, None if doc_id is None else str(doc_id)))
+            n_yielded += 1
+            yield text
+
+    doc_bin = DocBin(attrs=DOCBIN_ATTRS, store_user_data=True)
+    try:
+        if limit != 0:
+            for doc in nlp.pipe(articles(), n_process=n_process, batch_size=batch_size):
+                line_no, reference, doc_id = pending.popleft()
+                if not _has_sents(doc):
+                    raise ValueError(
+                        f"line {line_no}: the pipeline did not set sentence boundaries"
+                    )
+                sents = list(doc.sents)
+                chosen = greedy_oracle([s.text for s in sents], reference, max_oracle_sents)
+                doc.spans[SPANS_KEY] = [sents[i] for i in chosen]
+                doc.user_data[REFERENCE_KEY] = list(reference)
+                if doc_id is not None:
+                    doc.user_data[ID_KEY] = doc_id
+                doc_bin.add(doc)
+                stats.written += 1
+                bar.update(1)
+    finally:
+        bar.close()
+    output_path = Path(output_path)
+    output_path.parent.mkdir(parents=True, exist_ok=True)
+    doc_bin.to_disk(output_path)
+    msg.good(f"Wrote {stats.written} docs to {output_path}")
+    if stats.skipped:
+        msg.warn(f"Skipped {stats.skipped} malformed line(s) of {input_path}")
+    else:
+        msg.info("Skipped 0 lines")
+    return stats

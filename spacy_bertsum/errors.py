@@ -1,0 +1,85 @@
+"""Errors and warnings with codes, in spaCy's style: each message says what to do."""
+
+
+class ErrorsWithCodes(type):
+    def __getattribute__(self, code):
+        msg = super().__getattribute__(code)
+        if code.startswith("__"):  # python system attributes like __class__
+            return msg
+        return "[{code}] {msg}".format(code=code, msg=msg)
+
+
+class Warnings(metaclass=ErrorsWithCodes):
+    W001 = (
+        "{n_docs} document(s) in this batch have no sentences the bertsum "
+        "component could score; they get no summary."
+    )
+    W002 = (
+        "The reference doc has no gold summary sentences under doc.spans['{key}'] "
+        "and no reference summary in doc.user_data['{ref_key}']; the ROUGE "
+        "scorer skips it. Convert training data with `python -m spacy_bertsum convert`."
+    )
+
+
+class Errors(metaclass=ErrorsWithCodes):
+    E001 = (
+        "The bertsum component needs sentence boundaries, but the doc has none. "
+        "Add a component that sets them before 'bertsum', e.g. "
+        "`nlp.add_pipe(\"sentencizer\", before=\"{name}\")` (or 'senter' / 'parser')."
+    )
+    E002 = (
+        "The predicted docs seen by the bertsum component during training have no "
+        "sentence boundaries. Let the sentence segmenter annotate them: set "
+        "`[training] annotating_components = [\"sentencizer\"]` (or the name of "
+        "your senter/parser) in the training config, or for `nlp.update` call "
+        "`nlp.update(examples, annotates=[\"sentencizer\"])`."
+    )
+    E003 = (
+        "The extension '{ext}' on {obj} is already registered by another package. "
+        "spacy-bertsum would overwrite it. Choose another name with the "
+        "component's `extensions` setting, e.g. `nlp.add_pipe(\"bertsum\", "
+        "config={{\"extensions\": {{\"{key}\": \"bertsum_{key}\"}}}})`."
+    )
+    E004 = (
+        "Unknown key(s) {keys} in the bertsum `extensions` setting. Allowed keys: "
+        "{allowed}."
+    )
+    E005 = (
+        "The bertsum component has not been initialized. Call `nlp.initialize()` "
+        "(or train it with `spacy train`) before using it, or load a trained "
+        "pipeline with `spacy.load` / `spacy_bertsum.load()`."
+    )
+    E006 = (
+        "The encoder name '{name}' could not be loaded: {err}. Set "
+        "`[components.bertsum.model.encoder] name` to a Hugging Face model name that "
+        "is cached or reachable, or to a local directory with config.json, "
+        "weights and tokenizer files."
+    )
+    E007 = (
+        "The extension names {names} are used twice in the bertsum `extensions` "
+        "setting; each attribute needs its own name."
+    )
+    E008 = (
+        "Expected a list of Example objects with gold data for the bertsum "
+        "component, but example {i} has no gold summary sentences in "
+        "reference.spans['{key}']. Convert your data with `python -m spacy_bertsum "
+        "convert` or set that span group yourself."
+    )
+    E009 = (
+        "The bertsum model returned {n_scores} scores for a doc with {n_sents} "
+        "sentences. This is a bug: please report it with the doc's text."
+    )
+    E010 = "'{name}' must be a non-negative number or None, got {value!r}."
+    E011 = "'ratio' must be in (0, 1], got {value!r}. Use top_k for a fixed count."
+    E012 = "Unknown selection setting(s) {names}. Allowed: {allowed}."
+    E013 = (
+        "select_sentences got {n_scores} scores but {n_sents} sentences; pass one "
+        "score per sentence."
+    )
+    E014 = (
+        "inter_sentence_layers must be >= 0 and heads must divide the encoder "
+        "width: got layers={layers}, heads={heads}, width={width}."
+    )
+    E015 = (
+        "'{name}' must be a positive integer, got {value!r}."
+    )

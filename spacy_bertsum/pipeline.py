@@ -1,0 +1,336 @@
+"""The ``bertsum`` pipeline component: score sentences, select a summary."""
+from pathlib import Path
+from typing import Callable, Dict, Iterable, Iterator, List, Optional, Sequence
+
+import numpy
+import srsly
+from spacy import util as spacy_util
+from spacy.language import Language
+from spacy.pipeline import TrainablePipe
+from spacy.tokens import Doc, SpanGroup
+from spacy.training import Example, validate_examples, validate_get_examples
+from spacy.vocab import Vocab
+from thinc.api import Config, Model, Optimizer, set_dropout_rate
+
+from .architectures import build_head, has_head
+from .errors import Errors
+from .extensions import EXTENSION_KEYS, install_extensions
+from .selection import SelectionConfig, select_sentences
+from .util import SPANS_KEY, get_sent_scores, has_sentences, sentence_lengths, set_sent_scores
+
+DEFAULT_MODEL_CONFIG = """
+[model]
+@architectures = "spacy-bertsum.BertSumScorer.v1"
+inter_sentence_layers = 2
+heads = 8
+ff_size = 1024
+dropout = 0.1
+block_size = 128
+max_tokens_per_call = 4096
+
+[model.encoder]
+@architectures = "spacy-bertsum.TransformerEncoder.v1"
+name = "sentence-transformers/all-MiniLM-L6-v2"
+trainable_layers = 2
+tokenizer_config = {"use_fast": true}
+transformer_config = {}
+mixed_precision = false
+grad_scaler_config = {}
+
+[model.encoder.get_spans]
+@span_getters = "spacy-bertsum.sentence_windows.v1"
+max_tokens = 320
+"""
+DEFAULT_MODEL = Config().from_str(DEFAULT_MODEL_CONFIG)["model"]
+
+
+@Language.factory(
+    "bertsum",
+    requires=["token.is_sent_start"],
+    assigns=["doc.spans", "doc._.sent_scores", "doc._.summary", "doc._.summary_sents"],
+    default_config={
+        "model": DEFAULT_MODEL,
+        "spans_key": SPANS_KEY,
+        "top_k": 3,
+        "ratio": None,
+        "max_words": None,
+        "trigram_blocking": True,
+        "min_words": 0,
+        "train_max_tokens": 0,
+        "extensions": {},
+        "scorer": {"@scorers": "spacy-bertsum.rouge_scorer.v1"},
+    },
+    default_score_weights={
+        "bertsum_rouge1_f": 0.34,
+        "bertsum_rouge2_f": 0.33,
+        "bertsum_rougeLsum_f": 0.33,
+        "bertsum_sents_f": None,
+    },
+)
+def make_bertsum(
+    nlp: Language,
+    name: str,
+    model: Model,
+    spans_key: str,
+    top_k: Optional[int],
+    ratio: Optional[float],
+    max_words: Optional[int],
+    trigram_blocking: bool,
+    min_words: int,
+    train_max_tokens: int,
+    extensions: Dict[str, str],
+    scorer: Optional[Callable],
+) -> "BertSum":
+    """Score each sentence with a BertSum model and keep the best as a summary.
+
+    model: scores each sentence of a doc (spacy-bertsum.BertSumScorer.v1).
+    spans_key: the span group holding the selected sentences (and, on
+        reference docs, the gold sentences).
+    top_k, ratio, max_words, trigram_blocking, min_words: how sentences are
+        selected; see spacy_bertsum.selection.SelectionConfig. Each can be
+        overridden per call: ``nlp(text, component_cfg={"bertsum": {"top_k": 5}})``
+        or ``nlp.get_pipe("bertsum").summarize(doc, top_k=5)``.
+    train_max_tokens: in training, only the sentences within the first this
+        many tokens are encoded and scored (0: whole docs). Saves time where
+        the oracle sentences are near the start, as in news.
+    extensions: rename the Doc/Span extensions, e.g. {"summary": "bertsum_summary"}
+        when another package already owns ``Doc._.summary``.
+    """
+    return BertSum(
+        nlp.vocab,
+        model,
+        name,
+        spans_key=spans_key,
+        selection=SelectionConfig(
+            top_k=top_k,
+            ratio=ratio,
+            max_words=max_words,
+            trigram_blocking=trigram_blocking,
+            min_words=min_words,
+        ),
+        train_max_tokens=train_max_tokens,
+        extensions=extensions,
+        scorer=scorer,
+    )
+
+
+class BertSum(TrainablePipe):
+    """Extractive summarizer: one score per sentence, a summary in span group
+    ``doc.spans[spans_key]`` and the extensions ``doc._.sent_scores``,
+    ``doc._.summary_sents``, ``doc._.summary`` and ``span._.bertsum_score``."""
+
+    def __init__(
+        self,
+        vocab: Vocab,
+        model: Model,
+        name: str = "bertsum",
+        *,
+        spans_key: str = SPANS_KEY,
+        selection: SelectionConfig = SelectionConfig(),
+        train_max_tokens: int = 0,
+        extensions: Optional[Dict[str, str]] = None,
+        scorer: Optional[Callable] = None,
+    ) -> None:
+        self.vocab = vocab
+        self.model = model
+        self.name = name
+        self.scorer = scorer
+        self.selection = selection
+        self.extension_names = install_extensions(extensions or {}, spans_key)
+        self.cfg = {
+            "spans_key": spans_key,
+            "train_max_tokens": train_max_tokens,
+            "extensions": dict(self.extension_names),
+            "width": None,
+        }
+
+    @property
+    def spans_key(self) -> str:
+        return self.cfg["spans_key"]
+
+    # -- prediction ---------------------------------------------------------
+
+    def __call__(self, doc: Doc, **selection_overrides) -> Doc:
+        self._check_sentences([doc])
+        scores = self.predict([doc])
+        self.set_annotations([doc], scores, **selection_overrides)
+        return doc
+
+    def pipe(self, stream: Iterable[Doc], *, batch_size: int = 128, **selection_overrides) -> Iterator[Doc]:
+        for docs in spacy_util.minibatch(stream, size=batch_size):
+            self._check_sentences(docs)
+            scores = self.predict(docs)
+            self.set_annotations(docs, scores, **selection_overrides)
+            yield from docs
+
+    def predict(self, docs: Iterable[Doc]) -> List[numpy.ndarray]:
+        """One array of sentence probabilities per doc; docs are not changed."""
+        docs = list(docs)
+        if not has_head(self.model):
+            raise ValueError(Errors.E005)
+        if not any(len(doc) for doc in docs):
+            return [numpy.zeros((0,), dtype="f") for _ in docs]
+        logits = self.model.predict(docs)
+        return [_sigmoid(self.model.ops.to_numpy(x)) for x in logits]
+
+    def set_annotations(self, docs: Iterable[Doc], scores: Sequence, **selection_overrides) -> None:
+        config = self.selection.updated(**selection_overrides) if selection_overrides else self.selection
+        for doc, doc_scores in zip(docs, scores):
+            doc_scores = [float(s) for s in doc_scores]
+            n_sents = len(sentence_lengths(doc))
+            if len(doc_scores) != n_sents:
+                raise ValueError(Errors.E009.format(n_scores=len(doc_scores), n_sents=n_sents))
+            set_sent_scores(doc, doc_scores, self.spans_key)
+            doc.spans[self.spans_key] = self._select(doc, doc_scores, config)
+
+    def summarize(self, doc: Doc, **selection_overrides) -> SpanGroup:
+        """The summary sentences of ``doc`` under other selection settings
+        (top_k, ratio, max_words, trigram_blocking, min_words), in document
+        order. Uses the scores already on the doc, or runs the model; the
+        doc's stored summary is left as it is."""
+        scores = get_sent_scores(doc, self.spans_key)
+        if scores is None:
+            self._check_sentences([doc])
+            scores = [float(s) for s in self.predict([doc])[0]]
+        config = self.selection.updated(**selection_overrides)
+        return self._select(doc, scores, config)
+
+    def _select(self, doc: Doc, scores: List[float], config: SelectionConfig) -> SpanGroup:
+        sents = list(doc.sents) if len(doc) else []
+        words = [[t.lower_ for t in sent if not t.is_space] for sent in sents]
+        chosen = select_sentences(scores, words, config)
+        return SpanGroup(doc, name=self.spans_key, spans=[sents[i] for i in chosen])
+
+    def _check_sentences(self, docs: Sequence[Doc]) -> None:
+        for doc in docs:
+            if not has_sentences(doc):
+                raise ValueError(Errors.E001.format(name=self.name))
+
+    # -- training -----------------------------------------------------------
+
+    def initialize(self, get_examples: Callable[[], Iterable[Example]], *, nlp: Optional[Language] = None) -> None:
+        """Load the pretrained encoder and create the scoring head."""
+        validate_get_examples(get_examples, "BertSum.initialize")
+        self.model.initialize()
+        self.cfg["width"] = self.model.get_dim("nI")
+
+    def update(
+        self,
+        examples: Iterable[Example],
+        *,
+        drop: float = 0.0,
+        sgd: Optional[Optimizer] = None,
+        losses: Optional[Dict[str, float]] = None,
+    ) -> Dict[str, float]:
+        if losses is None:
+            losses = {}
+        losses.setdefault(self.name, 0.0)
+        examples = list(examples)
+        validate_examples(examples, "BertSum.update")
+        for eg in examples:
+            if not has_sentences(eg.predicted):
+                raise ValueError(Errors.E002)
+        docs = [self._training_doc(eg.predicted) for eg in examples]
+        if not any(len(doc) for doc in docs):
+            return losses
+        set_dropout_rate(self.model, drop)
+        logits, backprop = self.model.begin_update(docs)
+        loss, d_logits = self.get_loss(examples, logits)
+        backprop(d_logits)
+        if sgd is not None:
+            self.finish_update(sgd)
+        losses[self.name] += loss
+        return losses
+
+    def _training_doc(self, doc: Doc) -> Doc:
+        """The doc cut after the last sentence that ends within train_max_tokens."""
+        limit = self.cfg["train_max_tokens"]
+        if not limit or len(doc) <= limit:
+            return doc
+        end = 0
+        for length in sentence_lengths(doc):
+            if end and end + length > limit:
+                break
+            end += length
+        return doc[:end].as_doc()
+
+    def get_loss(self, examples: Iterable[Example], logits: List) -> tuple:
+        """Binary cross-entropy between sentence logits and gold labels (a
+        sentence is positive when most of its tokens are in a gold span),
+        averaged over all sentences in the batch."""
+        ops = self.model.ops
+        d_logits = []
+        total_loss = 0.0
+        n_total = sum(len(x) for x in logits)
+        for i, (eg, doc_logits) in enumerate(zip(examples, logits)):
+            labels = ops.asarray1f(self.gold_labels(eg, i)[: len(doc_logits)])
+            probs = ops.xp.clip(1.0 / (1.0 + ops.xp.exp(-doc_logits)), 1e-7, 1 - 1e-7)
+            total_loss += float(-(labels * ops.xp.log(probs) + (1 - labels) * ops.xp.log(1 - probs)).sum())
+            d_logits.append((probs - labels) / max(n_total, 1))
+        return total_loss / max(n_total, 1), d_logits
+
+    def gold_labels(self, eg: Example, i: int = 0) -> List[float]:
+        """1.0 for each predicted sentence covered (by majority of its tokens)
+        by the gold spans in ``eg.reference.spans[spans_key]``, else 0.0."""
+        if self.spans_key not in eg.reference.spans:
+            raise ValueError(Errors.E008.format(i=i, key=self.spans_key))
+        gold = eg.get_aligned_spans_y2x(eg.reference.spans[self.spans_key], allow_overlap=True)
+        covered = numpy.zeros((len(eg.predicted) + 1,), dtype="i")
+        for span in gold:
+            covered[span.start] += 1
+            covered[span.end] -= 1
+        covered = numpy.cumsum(covered)[:-1] > 0
+        labels = []
+        for sent in eg.predicted.sents if len(eg.predicted) else []:
+            labels.append(1.0 if covered[sent.start : sent.end].mean() > 0.5 else 0.0)
+        return labels
+
+    def score(self, examples: Iterable[Example], **kwargs) -> Dict[str, Optional[float]]:
+        validate_examples(examples, "BertSum.score")
+        kwargs.setdefault("spans_key", self.spans_key)
+        return self.scorer(examples, **kwargs) if self.scorer else {}
+
+    def add_label(self, label: str) -> int:
+        raise NotImplementedError("The bertsum component has no labels.")
+
+    # -- serialization ------------------------------------------------------
+
+    def _rebuild_head(self) -> None:
+        if self.cfg.get("width") and not has_head(self.model):
+            build_head(self.model, self.cfg["width"])
+
+    def to_bytes(self, *, exclude=tuple()) -> bytes:
+        serialize = {
+            "cfg": lambda: srsly.json_dumps(self.cfg),
+            "model": lambda: self.model.to_bytes(),
+        }
+        return spacy_util.to_bytes(serialize, exclude)
+
+    def from_bytes(self, bytes_data: bytes, *, exclude=tuple()) -> "BertSum":
+        msg = srsly.msgpack_loads(bytes_data)
+        if "cfg" in msg and "cfg" not in exclude:
+            self.cfg.update(srsly.json_loads(msg["cfg"]))
+        self._rebuild_head()
+        if "model" in msg and "model" not in exclude:
+            self.model.from_bytes(msg["model"])
+        return self
+
+    def to_disk(self, path, *, exclude=tuple()) -> None:
+        serialize = {
+            "cfg": lambda p: srsly.write_json(p, self.cfg),
+            "model": lambda p: self.model.to_disk(p),
+        }
+        spacy_util.to_disk(path, serialize, exclude)
+
+    def from_disk(self, path, *, exclude=tuple()) -> "BertSum":
+        path = Path(path)
+        if "cfg" not in exclude and (path / "cfg").exists():
+            self.cfg.update(srsly.read_json(path / "cfg"))
+        self._rebuild_head()
+        if "model" not in exclude:
+            self.model.from_disk(path / "model")
+        return self
+
+
+def _sigmoid(x: numpy.ndarray) -> numpy.ndarray:
+    return 1.0 / (1.0 + numpy.exp(-x))
