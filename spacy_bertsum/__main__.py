@@ -147,8 +147,36 @@ def summarize_cli(
     except UsageError as e:
         typer.echo(f"Error: {e}", err=True)
         raise typer.Exit(2)
+    except BrokenPipeError:  # the reader of stdout went away (e.g. `| head`)
+        import os
+        import sys
+
+        try:  # no second BrokenPipeError when Python flushes stdout at exit
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        except (OSError, ValueError):
+            pass
+        raise typer.Exit(1)
     typer.echo(stats.summary_line(), err=True)
     raise typer.Exit(1 if stats.failed else 0)
+
+
+@app.command("report")
+def report_cli(
+    model: str = typer.Argument(..., help="Trained pipeline: a path or package name"),
+    data_path: Path = typer.Argument(..., help="Gold .spacy file from `convert`", exists=True, dir_okay=False),
+    output: Path = typer.Option(Path("report.html"), "--output", "-o", help="Write the HTML report here"),
+    limit: int = typer.Option(0, "--limit", help="Evaluate on the first N docs only (0: all)"),
+    html_docs: int = typer.Option(5, "--html-docs", help="Show the sentence view of the first N docs"),
+    batch_size: int = typer.Option(32, "--batch-size", help="Docs per nlp.pipe batch"),
+    gpu_id: int = typer.Option(-1, "--gpu-id", help="GPU id, or -1 for CPU"),
+):
+    """One HTML file: ROUGE table, sentence-position and summary-length charts, sentence view."""
+    from spacy.cli._util import setup_gpu
+
+    from .report import report_path
+
+    setup_gpu(gpu_id)
+    report_path(model, data_path, output, limit=limit, html_docs=html_docs, batch_size=batch_size)
 
 
 def main() -> None:

