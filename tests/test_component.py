@@ -1,0 +1,586 @@
+"""The ``bertsum`` component end to end, with the tiny random BERT from conftest."""
+import importlib
+import json
+import math
+import os
+import pickle
+import signal
+import subprocess
+import sys
+import uuid
+
+import numpy as np
+import pytest
+import spacy
+import torch
+from spacy.tokens import Doc, DocBin, Span, SpanGroup
+from spacy.training import Example
+from spacy.util import fix_random_seed
+
+from spacy_bertsum.architectures import has_head
+from spacy_bertsum.util import SPANS_KEY
+
+from conftest import TEXTS, make_examples, tiny_config
+
+# A very long sentence (longer than max_tokens_per_call=200 and than the
+# 40-token encoder window) in the middle of a long doc of ~3000 tokens and
+# several hundred sentences (more than the inter-sentence block of 128).
+LONG_SENTENCE = " ".join(["the storm hit the coast and the team won the cup"] * 25) + "."
+HUGE = " ".join(TEXTS * 9) + " " + LONG_SENTENCE + " " + " ".join(TEXTS * 10)
+
+
+def build_nlp(encoder_path, **overrides):
+    nlp = spacy.blank("en")
+    nlp.add_pipe("sentencizer")
+    nlp.add_pipe("bertsum", config=tiny_config(encoder_path, **overrides))
+    return nlp
+
+
+@pytest.fixture(scope="module")
+def small_nlp(tiny_encoder):
+    """An initialized pipeline that encodes at most 200 tokens per call. Only
+    used for prediction, so tests can share it."""
+    fix_random_seed(0)
+    nlp = build_nlp(tiny_encoder, **{"model.max_tokens_per_call": 200})
+    nlp.initialize()
+    return nlp
+
+
+@pytest.fixture(scope="module")
+def huge_doc(small_nlp):
+    return small_nlp(HUGE)
+
+
+def n_sents(doc):
+    return len(list(doc.sents)) if len(doc) else 0
+
+
+def sent_index(doc):
+    return {sent.start: i for i, sent in enumerate(doc.sents)}
+
+
+def summary_ids(doc):
+    starts = sent_index(doc)
+    return [starts[span.start] for span in doc._.summary_sents]
+
+
+def assert_valid_annotations(doc):
+    scores = doc._.sent_scores
+    assert isinstance(scores, list)
+    assert len(scores) == n_sents(doc)
+    assert all(isinstance(s, float) and math.isfinite(s) and 0.0 <= s <= 1.0 for s in scores)
+    sents = doc._.summary_sents
+    assert all(isinstance(s, Span) for s in sents)
+    assert [s.start for s in sents] == sorted(s.start for s in sents)
+    assert doc._.summary == " ".join(s.text.strip() for s in sents)
+
+
+@pytest.fixture
+def unique_name():
+    """A fresh extension name; any Doc/Span extension of that name is removed after the test."""
+    name = "t_" + uuid.uuid4().hex[:10]
+    yield name
+    for cls in (Doc, Span):
+        for suffix in ("", "_scores", "_sents", "_summary", "_span"):
+            if cls.has_extension(name + suffix):
+                cls.remove_extension(name + suffix)
+
+
+# -- creation -----------------------------------------------------------------
+
+
+def test_factory_from_entry_point_without_importing_the_package():
+    """`add_pipe("bertsum")` works in a fresh interpreter where user code never
+    imports spacy_bertsum (spaCy finds the factory through the entry point), and
+    the default config builds without loading any weights."""
+    code = (
+        "import sys, spacy\n"
+        "nlp = spacy.blank('en')\n"
+        "nlp.add_pipe('sentencizer')\n"
+        "pipe = nlp.add_pipe('bertsum')\n"
+        "print(type(pipe).__module__, type(pipe).__name__)\n"
+    )
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stderr
+    assert "spacy_bertsum.pipeline BertSum" in result.stdout
+
+
+def test_default_config_validates_without_loading_weights():
+    nlp = spacy.blank("en")
+    nlp.add_pipe("sentencizer")
+    pipe = nlp.add_pipe("bertsum")
+    cfg = nlp.config["components"]["bertsum"]
+    assert cfg["top_k"] == 3 and cfg["trigram_blocking"] is True
+    encoder_cfg = cfg["model"]["encoder"]
+    assert encoder_cfg["name"] == "sentence-transformers/all-MiniLM-L6-v2"
+    # The config round-trips and validates.
+    nlp2 = spacy.util.load_model_from_config(nlp.config, auto_fill=True, validate=True)
+    assert nlp2.pipe_names == ["sentencizer", "bertsum"]
+    # Nothing was loaded: no head, no Hugging Face model.
+    assert not has_head(pipe.model)
+    transformer = pipe.model.get_ref("encoder").get_ref("transformer")
+    assert transformer.attrs["has_transformer"] is False
+    assert transformer.layers[0].shims[0]._hfmodel.transformer is None
+    assert pipe.cfg["width"] is None
+
+
+def test_uninitialized_component_raises_e005(make_nlp):
+    nlp = make_nlp()
+    with pytest.raises(ValueError, match=r"\[E005\]"):
+        nlp(TEXTS[0])
+    with pytest.raises(ValueError, match=r"\[E005\]"):
+        list(nlp.pipe(TEXTS[:2]))
+    doc = nlp.get_pipe("sentencizer")(nlp.make_doc(TEXTS[0]))
+    with pytest.raises(ValueError, match=r"\[E005\]"):
+        nlp.get_pipe("bertsum").summarize(doc)
+
+
+def test_doc_without_sentence_boundaries_raises(small_nlp):
+    bertsum = small_nlp.get_pipe("bertsum")
+    with pytest.raises(ValueError, match="sentencizer"):
+        bertsum(small_nlp.make_doc(TEXTS[0]))
+    with pytest.raises(ValueError, match="sentencizer"):
+        list(bertsum.pipe([small_nlp.make_doc(t) for t in TEXTS]))
+    with small_nlp.select_pipes(disable=["sentencizer"]):
+        with pytest.raises(ValueError, match=r"\[E001\].*sentencizer"):
+            small_nlp(TEXTS[1])
+
+
+# -- degenerate docs ----------------------------------------------------------
+
+
+def test_empty_doc(small_nlp):
+    doc = small_nlp("")
+    assert doc._.sent_scores == []
+    assert doc._.summary_sents == []
+    assert doc._.summary == ""
+    assert list(doc.spans[SPANS_KEY]) == []
+    # Empty docs don't even need a sentence segmenter.
+    doc = small_nlp.get_pipe("bertsum")(small_nlp.make_doc(""))
+    assert doc._.sent_scores == []
+
+
+@pytest.mark.parametrize("text", [" ", "   ", "\n\n", " \t\n "])
+def test_whitespace_only_doc(small_nlp, text):
+    doc = small_nlp(text)
+    assert doc._.summary == ""
+    assert doc._.summary_sents == []
+    # Scored like any other doc: a list, one score per (whitespace) sentence.
+    assert_valid_annotations(doc)
+
+
+@pytest.mark.parametrize(
+    "text,n",
+    [
+        ("Hello", 1),
+        ("The storm hit the coast on Monday.", 1),
+        ("The storm hit the coast on Monday", 1),
+        ("The storm hit the coast on Monday. Thousands of homes lost power.", 2),
+        ("  The storm hit the coast on Monday.\n\nThousands of homes lost power.  ", 2),
+        ("The storm hit the coast on Monday.   ", 1),
+    ],
+)
+def test_short_docs_return_all_sentences(small_nlp, text, n):
+    doc = small_nlp(text, component_cfg={"bertsum": {"top_k": 3}})
+    assert_valid_annotations(doc)  # every sentence scored, whitespace ones too
+    # Trailing whitespace after the last period is a sentence of its own for the
+    # sentencizer; it is never part of a summary.
+    content = [s for s in doc.sents if s.text.strip()]
+    assert len(content) == n
+    assert [s.start for s in doc._.summary_sents] == [s.start for s in content]
+    assert doc._.summary == " ".join(s.text.strip() for s in content)
+    # Even when asked for fewer sentences, the whitespace one takes no slot.
+    doc = small_nlp(text, component_cfg={"bertsum": {"top_k": n}})
+    assert [s.start for s in doc._.summary_sents] == [s.start for s in content]
+
+
+# -- batches and long docs ----------------------------------------------------
+
+
+def test_pipe_mixed_batch_matches_single_calls(small_nlp, huge_doc):
+    texts = ["", "   ", HUGE, TEXTS[0], "", "One short sentence.", "\n", TEXTS[1], TEXTS[2]]
+    singles = [small_nlp(t) for t in texts if t != HUGE]
+    singles.insert(2, huge_doc)
+    assert len(huge_doc) > 3000 and len(huge_doc) > 10 * 200
+    for batch_size in (3, 64):
+        docs = list(small_nlp.pipe(texts, batch_size=batch_size))
+        assert [d.text for d in docs] == texts
+        for doc, single in zip(docs, singles):
+            assert_valid_annotations(doc)
+            assert len(doc._.sent_scores) == len(single._.sent_scores)
+            assert np.allclose(doc._.sent_scores, single._.sent_scores, atol=1e-5)
+            assert doc._.summary == single._.summary
+
+
+def test_long_doc_scores_every_sentence(small_nlp, huge_doc, tiny_encoder):
+    window = small_nlp.get_pipe("bertsum").model.get_ref("encoder").get_ref("transformer").attrs["get_spans"]
+    assert len(window([huge_doc])[0]) > 50
+    n = n_sents(huge_doc)
+    assert n > 128  # more than one attention block
+    assert any(len(sent) > 200 for sent in huge_doc.sents)  # a sentence longer than one call
+    assert_valid_annotations(huge_doc)
+    assert len(huge_doc._.sent_scores) == n
+    assert len(huge_doc._.summary_sents) == 3
+    # With everything in one encoder call: still one finite score per sentence.
+    fix_random_seed(0)
+    big = build_nlp(tiny_encoder, **{"model.max_tokens_per_call": 100000})
+    big.initialize()
+    doc = big(HUGE)
+    assert_valid_annotations(doc)
+    assert len(doc._.sent_scores) == n
+
+
+# -- extensions ---------------------------------------------------------------
+
+
+def test_extensions_values(small_nlp):
+    doc = small_nlp(TEXTS[0])
+    assert_valid_annotations(doc)
+    assert len(doc._.sent_scores) == 5
+    assert len(doc._.summary_sents) == 3
+    assert isinstance(doc._.summary, str) and doc._.summary
+    for sent, score in zip(doc.sents, doc._.sent_scores):
+        assert sent._.bertsum_score == score
+        # Any span starting inside the sentence gets its sentence's score.
+        assert doc[sent.start + 1 : sent.end]._.bertsum_score == score
+    for span in doc._.summary_sents:
+        assert span._.bertsum_score == doc._.sent_scores[sent_index(doc)[span.start]]
+    # The summary holds the top-scoring sentences.
+    best = sorted(range(5), key=lambda i: -doc._.sent_scores[i])[:3]
+    assert summary_ids(doc) == sorted(best)
+    # Unprocessed docs: no scores, no summary.
+    fresh = small_nlp.make_doc("Nothing here.")
+    assert fresh._.sent_scores is None
+    assert fresh._.summary_sents == []
+    assert fresh._.summary == ""
+
+
+def test_second_component_and_reimport_with_default_names(make_nlp, small_nlp):
+    make_nlp()
+    nlp = make_nlp()
+    nlp.add_pipe("bertsum", name="bertsum_again", config={"model": small_nlp.config["components"]["bertsum"]["model"]})
+    import spacy_bertsum.extensions as extensions
+
+    reloaded = importlib.reload(extensions)
+    assert reloaded.install_extensions({}, SPANS_KEY)["summary"] == "summary"
+    # The getters still work after all this.
+    doc = small_nlp(TEXTS[1])
+    assert_valid_annotations(doc)
+
+
+def test_conflicting_extension_raises_e003(make_nlp, unique_name):
+    Doc.set_extension(unique_name, default=None)  # "another package" owns it
+    with pytest.raises(ValueError, match=r"\[E003\]") as excinfo:
+        make_nlp(extensions={"summary": unique_name})
+    assert "extensions" in str(excinfo.value)
+    assert unique_name in str(excinfo.value)
+    # The other package's extension is left alone.
+    assert Doc.get_extension(unique_name) == (None, None, None, None)
+
+
+def test_conflicting_span_extension_raises_e003(make_nlp, unique_name):
+    Span.set_extension(unique_name, getter=lambda span: 0.0)
+    with pytest.raises(ValueError, match=r"\[E003\].*extensions"):
+        make_nlp(extensions={"span_score": unique_name})
+
+
+def test_default_name_taken_by_another_package(make_nlp):
+    """Someone else registered Doc._.summary before bertsum was created."""
+    saved = Doc.get_extension("summary")
+    assert saved[2] is not None  # bertsum's getter
+    Doc.remove_extension("summary")
+    try:
+        Doc.set_extension("summary", default=None)
+        with pytest.raises(ValueError, match=r"\[E003\].*extensions"):
+            make_nlp()
+    finally:
+        Doc.remove_extension("summary")
+        Doc.set_extension("summary", getter=saved[2])
+
+
+def test_unknown_and_duplicate_extension_keys(make_nlp, unique_name):
+    with pytest.raises(ValueError, match=r"\[E004\]"):
+        make_nlp(extensions={"summry": unique_name})
+    with pytest.raises(ValueError, match=r"\[E007\]"):
+        make_nlp(extensions={"summary": unique_name, "summary_sents": unique_name})
+
+
+def test_renamed_extensions(make_nlp, unique_name):
+    names = {
+        "sent_scores": unique_name + "_scores",
+        "summary_sents": unique_name + "_sents",
+        "summary": "bertsum_summary",
+        "span_score": unique_name + "_span",
+    }
+    had_bertsum_summary = Doc.has_extension("bertsum_summary")
+    try:
+        nlp = make_nlp(extensions=names)
+        assert nlp.get_pipe("bertsum").cfg["extensions"] == names
+        nlp.initialize()
+        doc = nlp(TEXTS[2])
+        scores = getattr(doc._, unique_name + "_scores")
+        sents = getattr(doc._, unique_name + "_sents")
+        assert len(scores) == 5 and len(sents) == 3
+        assert doc._.bertsum_summary == " ".join(s.text.strip() for s in sents)
+        for sent, score in zip(doc.sents, scores):
+            assert getattr(sent._, unique_name + "_span") == score
+        # The default names read the same data (same spans_key).
+        assert doc._.sent_scores == scores
+        # A second component with the same renamed extensions is fine.
+        make_nlp(extensions=names)
+    finally:
+        if not had_bertsum_summary and Doc.has_extension("bertsum_summary"):
+            Doc.remove_extension("bertsum_summary")
+
+
+# -- per-call overrides -------------------------------------------------------
+
+
+def test_component_cfg_override(small_nlp):
+    doc = small_nlp(TEXTS[0], component_cfg={"bertsum": {"top_k": 1}})
+    assert len(doc._.summary_sents) == 1
+    best = int(np.argmax(doc._.sent_scores))
+    assert summary_ids(doc) == [best]
+    docs = list(small_nlp.pipe(TEXTS, component_cfg={"bertsum": {"top_k": 2}}))
+    assert [len(d._.summary_sents) for d in docs] == [2] * len(TEXTS)
+    doc = small_nlp(TEXTS[0], component_cfg={"bertsum": {"ratio": 1.0}})
+    assert len(doc._.summary_sents) == 5
+    with pytest.raises(TypeError, match=r"\[E012\]"):
+        small_nlp(TEXTS[0], component_cfg={"bertsum": {"top_n": 1}})
+    # The component's own settings are unchanged.
+    assert small_nlp.get_pipe("bertsum").selection.top_k == 3
+    assert len(small_nlp(TEXTS[0])._.summary_sents) == 3
+
+
+def test_component_cfg_dict_reused_after_pipe(small_nlp):
+    """nlp.pipe writes batch_size into the caller's component_cfg dict; reusing
+    that dict with nlp(text) must still work."""
+    cfg = {"bertsum": {"top_k": 1}}
+    list(small_nlp.pipe(TEXTS[:2], component_cfg=cfg))
+    assert "batch_size" in cfg["bertsum"]  # spaCy's doing
+    doc = small_nlp(TEXTS[0], component_cfg=cfg)
+    assert len(doc._.summary_sents) == 1
+
+
+def test_summarize_does_not_change_the_doc(small_nlp):
+    doc = small_nlp(TEXTS[3])
+    stored = [(s.start, s.end) for s in doc._.summary_sents]
+    assert len(stored) == 3
+    bertsum = small_nlp.get_pipe("bertsum")
+    spans = bertsum.summarize(doc, top_k=2)
+    assert isinstance(spans, SpanGroup)
+    assert len(spans) == 2
+    assert [s.start for s in spans] == sorted(s.start for s in spans)
+    best = sorted(range(5), key=lambda i: -doc._.sent_scores[i])[:2]
+    starts = [s.start for s in doc.sents]
+    assert [s.start for s in spans] == [starts[i] for i in sorted(best)]
+    assert [(s.start, s.end) for s in doc._.summary_sents] == stored
+    # On a doc the component has not seen it runs the model, without storing anything.
+    fresh = small_nlp.get_pipe("sentencizer")(small_nlp.make_doc(TEXTS[3]))
+    spans2 = bertsum.summarize(fresh, top_k=2)
+    assert [(s.start, s.end) for s in spans2] == [(s.start, s.end) for s in spans]
+    assert fresh._.sent_scores is None and fresh._.summary_sents == []
+
+
+# -- docs crossing boundaries -------------------------------------------------
+
+
+def test_doc_pickles(small_nlp):
+    doc = small_nlp(TEXTS[0])
+    doc2 = pickle.loads(pickle.dumps(doc))
+    assert doc2._.sent_scores == doc._.sent_scores
+    assert doc2._.summary == doc._.summary
+    assert [(s.start, s.end) for s in doc2._.summary_sents] == [(s.start, s.end) for s in doc._.summary_sents]
+    empty = pickle.loads(pickle.dumps(small_nlp("")))
+    assert empty._.sent_scores == [] and empty._.summary == ""
+
+
+def test_docbin_round_trip(small_nlp):
+    docs = list(small_nlp.pipe(TEXTS + [""]))
+    doc_bin = DocBin(store_user_data=True, docs=docs)
+    loaded = list(DocBin().from_bytes(doc_bin.to_bytes()).get_docs(small_nlp.vocab))
+    for doc, doc2 in zip(docs, loaded):
+        assert doc2._.sent_scores == doc._.sent_scores
+        assert doc2._.summary == doc._.summary
+        assert [s.text for s in doc2._.summary_sents] == [s.text for s in doc._.summary_sents]
+        for s1, s2 in zip(doc.sents, doc2.sents):
+            assert s1._.bertsum_score == s2._.bertsum_score
+
+
+MP_SCRIPT = """
+import json, sys
+import spacy
+nlp = spacy.load(sys.argv[1])
+texts = json.loads(sys.argv[2])
+# n_process=1 first: the parent has used torch's thread pool before it forks,
+# as in real use.
+one = list(nlp.pipe(texts, n_process=1, batch_size=2))
+two = list(nlp.pipe(texts, n_process=2, batch_size=2))
+json.dump([[(d.text, d._.summary, d._.sent_scores) for d in docs] for docs in (one, two)], sys.stdout)
+"""
+
+
+def test_pipe_multiprocessing(small_nlp, tmp_path):
+    """nlp.pipe(n_process=2) gives the same docs as n_process=1. Run in a child
+    interpreter so that a deadlock in the forked workers fails the test instead
+    of hanging the suite."""
+    texts = TEXTS * 2 + ["", "One short sentence."]
+    small_nlp.to_disk(tmp_path / "pipeline")
+    proc = subprocess.Popen(
+        [sys.executable, "-c", MP_SCRIPT, str(tmp_path / "pipeline"), json.dumps(texts)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        start_new_session=True,
+    )
+    try:
+        out, err = proc.communicate(timeout=90)
+    except subprocess.TimeoutExpired:
+        os.killpg(proc.pid, signal.SIGKILL)
+        proc.communicate()
+        pytest.fail("nlp.pipe(n_process=2) hung")
+    assert proc.returncode == 0, err
+    one, two = json.loads(out)
+    expected = list(small_nlp.pipe(texts))
+    assert [d[0] for d in two] == texts
+    for doc, (_, summary1, scores1), (_, summary2, scores2) in zip(expected, one, two):
+        assert summary2 == summary1 == doc._.summary
+        assert len(scores2) == len(scores1) == len(doc._.sent_scores)
+        assert np.allclose(scores2, scores1, atol=1e-6)
+        assert np.allclose(scores2, doc._.sent_scores, atol=1e-6)
+
+
+# -- serialization ------------------------------------------------------------
+
+
+def test_to_disk_and_load(small_nlp, tmp_path):
+    before = [d._.sent_scores for d in small_nlp.pipe(TEXTS)]
+    small_nlp.to_disk(tmp_path / "pipeline")
+    nlp2 = spacy.load(tmp_path / "pipeline")
+    assert nlp2.pipe_names == ["sentencizer", "bertsum"]
+    after = [d._.sent_scores for d in nlp2.pipe(TEXTS)]
+    for a, b in zip(before, after):
+        assert np.allclose(a, b, atol=1e-6)
+
+
+def test_component_bytes_round_trip(small_nlp, tiny_encoder):
+    before = [d._.sent_scores for d in small_nlp.pipe(TEXTS)]
+    data = small_nlp.get_pipe("bertsum").to_bytes()
+    nlp2 = build_nlp(tiny_encoder, **{"model.max_tokens_per_call": 200})
+    nlp2.get_pipe("bertsum").from_bytes(data)
+    after = [d._.sent_scores for d in nlp2.pipe(TEXTS)]
+    for a, b in zip(before, after):
+        assert np.allclose(a, b, atol=1e-6)
+    # Whole-pipeline bytes too.
+    nlp3 = build_nlp(tiny_encoder, **{"model.max_tokens_per_call": 200})
+    nlp3.from_bytes(small_nlp.to_bytes())
+    assert np.allclose(nlp3(TEXTS[0])._.sent_scores, before[0], atol=1e-6)
+
+
+# -- training -----------------------------------------------------------------
+
+
+def train(nlp, examples, n_steps, optimizer=None):
+    if optimizer is None:
+        optimizer = nlp.initialize(lambda: examples)
+    history = []
+    for _ in range(n_steps):
+        losses = {}
+        nlp.update(examples, sgd=optimizer, losses=losses, annotates=["sentencizer"])
+        history.append(losses["bertsum"])
+    return history
+
+
+def hf_params(nlp):
+    hf_model = nlp.get_pipe("bertsum").model.get_ref("encoder").get_ref("transformer").transformer
+    return {name: p.detach().clone() for name, p in hf_model.named_parameters()}
+
+
+def changed_params(before, after):
+    assert before.keys() == after.keys()
+    return {name for name in before if not torch.equal(before[name], after[name])}
+
+
+def test_overfitting_IO(make_nlp, tmp_path):
+    fix_random_seed(0)
+    nlp = make_nlp()
+    examples = make_examples(nlp, gold_ids=(1, 2))
+    history = train(nlp, examples, 30)
+    assert all(math.isfinite(loss) for loss in history)
+    assert history[-1] < 0.5 * history[0]
+
+    # The gold sentences are selected for the training texts.
+    cfg = {"bertsum": {"top_k": 2}}
+    for text in TEXTS:
+        doc = nlp(text, component_cfg=cfg)
+        assert summary_ids(doc) == [1, 2], doc._.sent_scores
+    scores = nlp.evaluate(make_examples(nlp, gold_ids=(1, 2)), component_cfg=cfg)
+    for key in ("bertsum_rouge1_f", "bertsum_rouge2_f", "bertsum_rougeLsum_f"):
+        assert 0.5 < scores[key] <= 1.0, scores
+    assert scores["bertsum_sents_f"] == pytest.approx(1.0)
+
+    # Saved and loaded: the same scores.
+    before = [d._.sent_scores for d in nlp.pipe(TEXTS)]
+    nlp.to_disk(tmp_path / "trained")
+    nlp2 = spacy.load(tmp_path / "trained")
+    after = [d._.sent_scores for d in nlp2.pipe(TEXTS)]
+    for a, b in zip(before, after):
+        assert np.allclose(a, b, atol=1e-6)
+    for text in TEXTS:
+        assert summary_ids(nlp2(text, component_cfg=cfg)) == [1, 2]
+
+    # Predicted docs without sentence boundaries (no `annotates`): E002.
+    unsegmented = [Example(nlp.make_doc(eg.reference.text), eg.reference) for eg in examples]
+    with pytest.raises(ValueError, match=r"\[E002\]"):
+        nlp.update(unsegmented)
+
+
+def test_update_without_gold_spans_raises_e008(nlp):
+    examples = [Example(nlp.make_doc(t), nlp.get_pipe("sentencizer")(nlp.make_doc(t))) for t in TEXTS]
+    with pytest.raises(ValueError, match=r"\[E008\]"):
+        nlp.update(examples, annotates=["sentencizer"])
+
+
+def test_frozen_encoder_trains_the_head_only(make_nlp):
+    fix_random_seed(0)
+    nlp = make_nlp(**{"model.encoder.trainable_layers": 0})
+    examples = make_examples(nlp)
+    optimizer = nlp.initialize(lambda: examples)
+    before = hf_params(nlp)
+    head = nlp.get_pipe("bertsum").model.layers[1].shims[0]._model
+    head_before = {n: p.detach().clone() for n, p in head.named_parameters()}
+    history = train(nlp, examples, 10, optimizer)
+    assert history[-1] < history[0]
+    assert changed_params(before, hf_params(nlp)) == set()
+    head_after = {n: p.detach().clone() for n, p in head.named_parameters()}
+    assert changed_params(head_before, head_after)
+
+
+def test_trainable_layers_1_updates_the_top_layer_only(make_nlp):
+    fix_random_seed(0)
+    nlp = make_nlp(**{"model.encoder.trainable_layers": 1})
+    examples = make_examples(nlp)
+    optimizer = nlp.initialize(lambda: examples)
+    before = hf_params(nlp)
+    history = train(nlp, examples, 3, optimizer)
+    assert all(math.isfinite(loss) for loss in history)
+    changed = changed_params(before, hf_params(nlp))
+    top = {name for name in before if name.startswith("encoder.layer.1.")}
+    assert changed, "the top layer was not trained"
+    assert changed <= top
+    # The weight matrices of the top layer all move.
+    assert {n for n in top if n.endswith("dense.weight")} <= changed
+
+
+def test_train_max_tokens(make_nlp):
+    fix_random_seed(0)
+    nlp = make_nlp(train_max_tokens=12)
+    examples = make_examples(nlp, gold_ids=(0,))
+    bertsum = nlp.get_pipe("bertsum")
+    doc = bertsum._training_doc(examples[0].predicted)
+    assert 0 < len(doc) <= 12
+    assert n_sents(doc) >= 1
+    history = train(nlp, examples, 3)
+    assert all(math.isfinite(loss) and loss > 0 for loss in history)
+    # Prediction still scores whole docs.
+    assert len(nlp(TEXTS[0])._.sent_scores) == 5

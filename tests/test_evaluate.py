@@ -1,0 +1,102 @@
+"""Evaluation table (model / Lead-3 / oracle) and a demo-sized `spacy train` run."""
+import json
+
+import pytest
+import spacy
+from spacy.tokens import DocBin
+
+from spacy_bertsum.convert import convert
+from spacy_bertsum.evaluate import evaluate, evaluate_path
+from spacy_bertsum.scorer import rouge_f
+
+from conftest import TEXTS, make_examples
+
+
+@pytest.fixture
+def gold_path(nlp, tmp_path):
+    doc_bin = DocBin(store_user_data=True)
+    for eg in make_examples(nlp, gold_ids=(1, 3)):
+        doc_bin.add(eg.reference)
+    path = tmp_path / "gold.spacy"
+    doc_bin.to_disk(path)
+    return path
+
+
+def _mean(values):
+    return 100 * sum(values) / len(values)
+
+
+def test_baselines_computed_on_the_same_docs(nlp, gold_path, tmp_path):
+    out = tmp_path / "metrics.json"
+    result = evaluate_path(nlp, gold_path, out, show_progress=False)
+    gold_docs = list(DocBin().from_disk(gold_path).get_docs(nlp.vocab))
+    references = [[s.text for s in doc.spans["bertsum"]] for doc in gold_docs]
+    lead = [rouge_f([s.text.strip() for s in list(doc.sents)[:3]], ref) for doc, ref in zip(gold_docs, references)]
+    # The oracle (gold spans) equals the reference here, so it scores 100.
+    assert result["rouge"]["oracle"]["rouge1"] == pytest.approx(100.0)
+    for name in ("rouge1", "rouge2", "rougeLsum"):
+        assert result["rouge"]["lead3"][name] == pytest.approx(_mean([r[name] for r in lead]))
+    model = []
+    for doc, ref in zip(nlp.pipe(d.text for d in gold_docs), references):
+        model.append(rouge_f([s.text.strip() for s in doc._.summary_sents], ref))
+    assert result["rouge"]["model"]["rouge1"] == pytest.approx(_mean([r["rouge1"] for r in model]))
+    assert result["n_docs"] == len(TEXTS)
+    assert result["positions"]["lead3"]["0"] == len(TEXTS)
+    saved = json.loads(out.read_text())
+    for system, scores in result["rouge"].items():
+        assert saved["rouge"][system] == pytest.approx(scores)
+
+
+def test_docs_longer_than_window_are_counted(nlp, gold_path):
+    gold_docs = list(DocBin().from_disk(gold_path).get_docs(nlp.vocab))
+    result = evaluate(nlp, gold_docs, window=20, show_progress=False)
+    assert result["n_longer_than_window"] == len(gold_docs)
+    result = evaluate(nlp, gold_docs, window=10_000, show_progress=False)
+    assert result["n_longer_than_window"] == 0
+
+
+def test_demo_sized_training_improves_rouge(tiny_encoder, tmp_path):
+    """`spacy train` with the shipped CPU config (tiny encoder swapped in) on a
+    few docs: the trained pipeline beats the untrained one on ROUGE."""
+    from spacy.cli.train import train
+    from thinc.api import fix_random_seed
+
+    jsonl = tmp_path / "data.jsonl"
+    with jsonl.open("w", encoding="utf8") as f:
+        for i, text in enumerate(TEXTS):
+            sents = [s.strip() + "." for s in text.split(".") if s.strip()]
+            f.write(json.dumps({"id": str(i), "article": text, "highlights": [sents[1], sents[3]]}) + "\n")
+    corpus = tmp_path / "train.spacy"
+    stats = convert(jsonl, corpus, show_progress=False)
+    assert stats.written == len(TEXTS)
+    overrides = {
+        "paths.train": str(corpus),
+        "paths.dev": str(corpus),
+        "components.bertsum.model.encoder.name": tiny_encoder,
+        "components.bertsum.model.encoder.trainable_layers": -1,
+        "components.bertsum.model.encoder.get_spans.max_tokens": 40,
+        "components.bertsum.model.heads": 2,
+        "components.bertsum.model.ff_size": 32,
+        "components.bertsum.model.dropout": 0.0,
+        "components.bertsum.top_k": 2,
+        "training.max_steps": 40,
+        "training.eval_frequency": 20,
+        "training.dropout": 0.0,
+        "training.batcher.size": 4,
+        "training.optimizer.learn_rate.warmup_steps": 2,
+        "training.optimizer.learn_rate.initial_rate": 0.001,
+    }
+    fix_random_seed(0)
+    train("configs/bertsum_cpu.cfg", tmp_path / "out", overrides=overrides)
+    trained = spacy.load(tmp_path / "out" / "model-best")
+    gold_docs = list(DocBin().from_disk(corpus).get_docs(trained.vocab))
+    after = evaluate(trained, gold_docs, show_progress=False)["rouge"]["model"]["rouge1"]
+
+    untrained = spacy.util.load_model_from_config(
+        spacy.util.load_config("configs/bertsum_cpu.cfg", overrides=overrides, interpolate=True),
+        auto_fill=True,
+    )
+    untrained.initialize()
+    before = evaluate(untrained, gold_docs, show_progress=False)["rouge"]["model"]["rouge1"]
+    assert after > before + 5
+    assert after > 80
