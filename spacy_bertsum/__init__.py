@@ -3,3 +3,4 @@ from . import architectures, schedules, scorer  # noqa: F401  (registers functio
 from .about import __version__  # noqa: F401
 from .pipeline import BertSum, make_bertsum  # noqa: F401
 from .selection import SelectionConfig, select_sentences  # noqa: F401
+from .render import render, serve  # noqa: F401

@@ -179,6 +179,39 @@ def report_cli(
     report_path(model, data_path, output, limit=limit, html_docs=html_docs, batch_size=batch_size)
 
 
+@app.command("benchmark")
+def benchmark_cli(
+    data: Path = typer.Option(None, "--data", help="JSONL(.gz/.xz) with an 'article' field (default: the shipped CNN/DM test sample)", exists=True, dir_okay=False),
+    n: int = typer.Option(60, "--n", help="Docs to run (the data is cycled if shorter)"),
+    model: Optional[str] = typer.Option(None, "--model", "-m", help="Pipeline with a bertsum component (default: spacy_bertsum.load())"),
+    untrained: bool = typer.Option(False, "--untrained", help="Use an untrained default pipeline (speed does not depend on training)"),
+    batch_size: int = typer.Option(32, "--batch-size", help="Docs per nlp.pipe batch"),
+    threads: int = typer.Option(0, "--threads", help="torch threads in every stage (0: os.cpu_count())"),
+    long: str = typer.Option("1000,10000,100000", "--long", help="Word counts of the long-document runs"),
+    no_long: bool = typer.Option(False, "--no-long", help="Skip the long-document runs"),
+    textrank_model: str = typer.Option("en_core_web_sm", "--textrank-model", help="spaCy model with tagger and parser for PyTextRank"),
+    output: Optional[Path] = typer.Option(None, "--output", "-o", help="Also write the figures as JSON here"),
+):
+    """Docs/s, wordpieces/s and peak RSS: encoder alone, pipeline, CLI, Lead-3, PyTextRank; long docs."""
+    from .benchmark import DEFAULT_DATA, BenchmarkError, parse_sizes, run_benchmark
+
+    try:
+        run_benchmark(
+            data=data or DEFAULT_DATA,
+            n=n,
+            model=model,
+            untrained=untrained,
+            batch_size=batch_size,
+            threads=threads or None,
+            long_sizes=[] if no_long else parse_sizes(long),
+            textrank_model=textrank_model,
+            output=output,
+        )
+    except BenchmarkError as e:
+        typer.echo(f"Error: {e}", err=True)
+        raise typer.Exit(2)
+
+
 def main() -> None:
     app()
 

@@ -3,11 +3,12 @@
 Every row uses the same sentence splitting (the pipeline's own) and the same
 ROUGE (rouge-score F1 with stemming; ROUGE-Lsum over newline-joined sentences).
 """
+import bisect
 import json
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Dict, Iterable, List, Optional, Union
+from typing import Callable, Dict, Iterable, List, Optional, Union
 
 from spacy.language import Language
 from spacy.tokens import Doc, DocBin
@@ -15,7 +16,11 @@ from tqdm import tqdm
 from wasabi import msg
 
 from .scorer import ROUGE_TYPES, rouge_f
-from .util import SPANS_KEY, get_reference
+from .util import SPANS_KEY, get_reference, has_sentences
+
+#: Sentence positions >= this are lumped into one bin, "20+".
+MAX_POSITION = 20
+POSITION_BINS = [str(i) for i in range(MAX_POSITION)] + [f"{MAX_POSITION}+"]
 
 
 @dataclass
@@ -36,6 +41,22 @@ def lead_sentences(doc: Doc, k: int = 3) -> List[str]:
     return [sent.text.strip() for sent in list(doc.sents)[:k]] if len(doc) else []
 
 
+def sentence_positions(doc: Doc, spans: Iterable) -> List[int]:
+    """0-based index, in ``doc.sents``, of the sentence each span starts in. The
+    spans may come from another doc with the same text (e.g. the gold doc): they
+    are matched by character offset."""
+    starts = [sent.start_char for sent in doc.sents] if len(doc) and has_sentences(doc) else [0]
+    return [max(bisect.bisect_right(starts, span.start_char) - 1, 0) for span in spans]
+
+
+def position_bin(index: int) -> str:
+    return str(index) if index < MAX_POSITION else POSITION_BINS[-1]
+
+
+def n_words(sents: List[str]) -> int:
+    return sum(len(s.split()) for s in sents)
+
+
 def encoder_tokenizer(nlp: Language, pipe_name: str = "bertsum"):
     """The bertsum encoder's Hugging Face tokenizer, or None."""
     try:
@@ -53,13 +74,22 @@ def evaluate(
     window: int = 512,
     show_progress: bool = True,
     total: Optional[int] = None,
+    on_doc: Optional[Callable[[Doc, Doc], None]] = None,
 ) -> Dict:
     """ROUGE (0-100) of the model, Lead-3 and the oracle on ``gold_docs``
-    (reference docs as written by ``convert``), plus counts."""
+    (reference docs as written by ``convert``), plus counts.
+
+    Also returns, per system, ``positions[system]``: how many selected sentences
+    were at each 0-based sentence position (keys ``"0"`` ... ``"19"``, ``"20+"``),
+    and ``summary_words[system]``: the length in words of each summary (with
+    ``"reference"`` for the reference summaries). ``on_doc(gold, predicted)`` is
+    called for every doc, e.g. to keep a few for display."""
     pipe = nlp.get_pipe(pipe_name)
     spans_key = pipe.cfg.get("spans_key", SPANS_KEY)
     tokenizer = encoder_tokenizer(nlp, pipe_name)
     rows = {"model": RougeTotals(), "lead3": RougeTotals(), "oracle": RougeTotals()}
+    positions = {name: {b: 0 for b in POSITION_BINS} for name in rows}
+    summary_words: Dict[str, List[int]] = {name: [] for name in list(rows) + ["reference"]}
     n_long = n_skipped = 0
     gold_list = [doc for doc in gold_docs]
     references = [get_reference(doc) for doc in gold_list]
@@ -68,13 +98,24 @@ def evaluate(
     progress = tqdm(total=total or len(gold_list), disable=not show_progress, unit="doc", desc="evaluate")
     for gold, reference, doc in zip(gold_list, references, nlp.pipe(texts, batch_size=batch_size)):
         progress.update(1)
+        if on_doc is not None:
+            on_doc(gold, doc)
         if reference is None:
             n_skipped += 1
             continue
-        rows["model"].add([s.text.strip() for s in doc.spans.get(spans_key, [])], reference)
-        rows["lead3"].add(lead_sentences(doc), reference)
+        selections = {
+            "model": list(doc.spans[spans_key]) if spans_key in doc.spans else [],
+            "lead3": list(doc.sents)[:3] if len(doc) else [],
+        }
         if spans_key in gold.spans:
-            rows["oracle"].add([s.text.strip() for s in gold.spans[spans_key]], reference)
+            selections["oracle"] = list(gold.spans[spans_key])
+        for name, spans in selections.items():
+            sents = [s.text.strip() for s in spans]
+            rows[name].add(sents, reference)
+            summary_words[name].append(n_words(sents))
+            for index in sentence_positions(doc, spans):
+                positions[name][position_bin(index)] += 1
+        summary_words["reference"].append(n_words(reference))
         if tokenizer is not None and len(tokenizer(doc.text)["input_ids"]) > window:
             n_long += 1
     progress.close()
@@ -87,6 +128,8 @@ def evaluate(
         "window_wordpieces": window,
         "seconds": round(seconds, 1),
         "docs_per_second": round(rows["model"].n / seconds, 2) if seconds else None,
+        "positions": {name: counts for name, counts in positions.items() if rows[name].n},
+        "summary_words": {name: words for name, words in summary_words.items() if words},
     }
 
 

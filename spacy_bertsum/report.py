@@ -1,0 +1,385 @@
+"""An evaluation report as one self-contained HTML file.
+
+``python -m spacy_bertsum report MODEL DATA.spacy --output report.html`` runs the
+model on the gold docs (``spacy_bertsum.evaluate.evaluate``) and writes: the ROUGE
+table (model, Lead-3, oracle), counts, a bar chart of where the selected sentences
+are in the documents (model next to oracle: BertSum's lead-bias analysis), a
+histogram of summary lengths, and the sentence view (``render``) of the first
+documents with the gold sentences marked. Charts are inline SVG drawn here: no
+scripts, no external assets.
+"""
+import datetime
+import math
+from html import escape
+from pathlib import Path
+from typing import Dict, List, Optional, Sequence, Tuple, Union
+
+from spacy.language import Language
+from spacy.tokens import Doc, DocBin
+from wasabi import msg
+
+from .evaluate import POSITION_BINS, evaluate, print_table
+from .render import ID_KEY, render_docs
+from .scorer import ROUGE_TYPES
+from .util import REFERENCE_KEY, SPANS_KEY
+
+#: Span group the report copies the gold sentences to, on the predicted docs.
+GOLD_KEY = "bertsum_gold"
+
+SYSTEM_NAMES = {"model": "model (bertsum)", "lead3": "Lead-3", "oracle": "oracle", "reference": "reference"}
+#: Colour-blind safe, and distinct in grayscale print (dark, mid, light).
+SERIES_COLORS = {"model": "#2166ac", "oracle": "#e08214", "lead3": "#7fbf7b", "reference": "#d0d0d0"}
+ROUGE_NAMES = {"rouge1": "ROUGE-1", "rouge2": "ROUGE-2", "rougeLsum": "ROUGE-Lsum"}
+
+REPORT_CSS = """
+body { margin: 0; background: #ffffff; color: #1a1a1a;
+  font-family: system-ui, -apple-system, "Segoe UI", Roboto, "Helvetica Neue", Arial, sans-serif; line-height: 1.5; }
+.report { max-width: 60rem; margin: 0 auto; padding: 0.75rem; overflow-wrap: anywhere; }
+.report h1 { font-size: 1.5rem; margin: 0.5rem 0; }
+.report h2 { font-size: 1.2rem; margin: 1.5rem 0 0.5rem; border-bottom: 1px solid #d0d7de; padding-bottom: 0.2rem; }
+.report .meta, .report .hint { color: #555; font-size: 0.9rem; }
+.report .scroll { overflow-x: auto; }
+.report table { border-collapse: collapse; margin: 0.5rem 0; font-variant-numeric: tabular-nums; overflow-wrap: normal; }
+.report th, .report td { border: 1px solid #d0d7de; padding: 0.3rem 0.6rem; text-align: right; white-space: nowrap; }
+.report th:first-child, .report td:first-child { text-align: left; white-space: normal; }
+.report thead th { background: #f6f8fa; }
+.report .chart { overflow-x: auto; }
+.report svg { display: block; width: 100%; max-width: 46rem; height: auto; }
+.report svg text { font-family: inherit; }
+.report .bertsum-render { padding: 0; }
+.report details { margin: 0.3rem 0 1rem; font-size: 0.9rem; }
+@media (max-width: 30rem) { .report table { font-size: 0.9rem; } .report th, .report td { padding: 0.25rem 0.4rem; } }
+"""
+
+
+def _nice_step(max_value: float, n_ticks: int = 5) -> float:
+    """A round tick step so that about ``n_ticks`` steps cover ``max_value``."""
+    if max_value <= 0:
+        return 1.0
+    raw = max_value / n_ticks
+    power = 10 ** math.floor(math.log10(raw))
+    for mult in (1, 2, 2.5, 5, 10):
+        if raw <= mult * power:
+            return mult * power
+    return 10 * power
+
+
+def _num(x: float) -> str:
+    return f"{x:.1f}".rstrip("0").rstrip(".")
+
+
+def bar_chart_svg(
+    categories: Sequence[str],
+    series: Sequence[Tuple[str, Sequence[float], str]],
+    *,
+    title: str,
+    x_label: str,
+    y_label: str,
+    value_suffix: str = "%",
+    width: int = 560,
+    height: int = 320,
+) -> str:
+    """A grouped bar chart as inline SVG. ``series``: (name, values, colour)."""
+    left, right, top, bottom = 50, 8, 40, 50
+    plot_w, plot_h = width - left - right, height - top - bottom
+    max_value = max([v for _, values, _ in series for v in values] + [0.0])
+    step = _nice_step(max_value)
+    y_max = step * max(math.ceil(max_value / step), 1)
+    n_cat, n_series = max(len(categories), 1), max(len(series), 1)
+    group_w = plot_w / n_cat
+    bar_w = group_w * 0.8 / n_series
+
+    def y(v: float) -> float:
+        return top + plot_h - plot_h * v / y_max
+
+    out = [
+        f'<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 {width} {height}" role="img" '
+        f'aria-label="{escape(title)}" font-size="13">',
+        f"<title>{escape(title)}</title>",
+        f'<rect x="0" y="0" width="{width}" height="{height}" fill="#ffffff"/>',
+    ]
+    # Grid and y ticks.
+    ticks = int(round(y_max / step))
+    for t in range(ticks + 1):
+        value = t * step
+        ty = y(value)
+        out.append(f'<line x1="{left}" y1="{ty:.1f}" x2="{left + plot_w}" y2="{ty:.1f}" stroke="#e1e4e8"/>')
+        out.append(
+            f'<text x="{left - 6}" y="{ty + 4:.1f}" text-anchor="end" fill="#333" font-size="12">{_num(value)}</text>'
+        )
+    # Bars.
+    for s, (name, values, color) in enumerate(series):
+        for c, value in enumerate(values):
+            x = left + c * group_w + group_w * 0.1 + s * bar_w
+            top_y = y(value)
+            out.append(
+                f'<rect x="{x:.1f}" y="{top_y:.1f}" width="{max(bar_w - 1, 1):.1f}" '
+                f'height="{top + plot_h - top_y:.1f}" fill="{color}" stroke="#333333" stroke-width="0.5">'
+                f"<title>{escape(name)}, {escape(str(categories[c]))}: {_num(value)}{escape(value_suffix)}</title></rect>"
+            )
+    # Axes.
+    out.append(f'<line x1="{left}" y1="{top + plot_h}" x2="{left + plot_w}" y2="{top + plot_h}" stroke="#333"/>')
+    out.append(f'<line x1="{left}" y1="{top}" x2="{left}" y2="{top + plot_h}" stroke="#333"/>')
+    label_every = max(1, math.ceil(n_cat / 21))
+    for c, cat in enumerate(categories):
+        if c % label_every:
+            continue
+        cx = left + (c + 0.5) * group_w
+        out.append(
+            f'<text x="{cx:.1f}" y="{top + plot_h + 16}" text-anchor="middle" fill="#333" font-size="11">'
+            f"{escape(str(cat))}</text>"
+        )
+    out.append(
+        f'<text x="{left + plot_w / 2:.1f}" y="{height - 10}" text-anchor="middle" fill="#1a1a1a">{escape(x_label)}</text>'
+    )
+    out.append(
+        f'<text transform="translate(14 {top + plot_h / 2:.1f}) rotate(-90)" text-anchor="middle" '
+        f'fill="#1a1a1a">{escape(y_label)}</text>'
+    )
+    # Legend, top left.
+    lx = left
+    for name, _, color in series:
+        out.append(f'<rect x="{lx}" y="12" width="14" height="14" fill="{color}" stroke="#333333" stroke-width="0.5"/>')
+        out.append(f'<text x="{lx + 20}" y="24" fill="#1a1a1a">{escape(name)}</text>')
+        lx += 20 + 7.5 * len(name) + 20
+    out.append("</svg>")
+    return "".join(out)
+
+
+def _data_table(categories: Sequence[str], series: Sequence[Tuple[str, Sequence[float], str]], first: str) -> str:
+    head = "".join(f"<th>{escape(name)}</th>" for name, _, _ in series)
+    rows = []
+    for c, cat in enumerate(categories):
+        cells = "".join(f"<td>{_num(values[c])}</td>" for _, values, _ in series)
+        rows.append(f"<tr><td>{escape(str(cat))}</td>{cells}</tr>")
+    return (
+        f'<details><summary>Data</summary><div class="scroll"><table><thead><tr><th>{escape(first)}</th>{head}</tr></thead>'
+        f"<tbody>{''.join(rows)}</tbody></table></div></details>"
+    )
+
+
+def _shares(counts: Sequence[int]) -> List[float]:
+    total = sum(counts)
+    return [100.0 * c / total if total else 0.0 for c in counts]
+
+
+def position_chart(result: Dict) -> str:
+    positions = result.get("positions", {})
+    systems = [s for s in ("model", "oracle") if s in positions]
+    series = [
+        (SYSTEM_NAMES[s], _shares([positions[s].get(b, 0) for b in POSITION_BINS]), SERIES_COLORS[s]) for s in systems
+    ]
+    svg = bar_chart_svg(
+        POSITION_BINS,
+        series,
+        title="Position of the selected sentences in the document",
+        x_label="sentence position in the document (0 = first)",
+        y_label="share of selected sentences (%)",
+    )
+    return f'<div class="chart">{svg}</div>' + _data_table(POSITION_BINS, series, "position")
+
+
+def length_bins(values: Sequence[int], max_bins: int = 12) -> Tuple[List[str], int, int, int]:
+    """Bins for summary lengths: (labels, bin width, first bin, number of regular
+    bins). Bin ``first + i`` holds lengths ``[(first + i) * width, (first + i + 1) * width)``;
+    lengths above the 98th percentile go to a last "N+" bin."""
+    if not values:
+        return ["0"], 10, 0, 1
+    ordered = sorted(values)
+    cap = ordered[int(0.98 * (len(ordered) - 1))]
+    width = 5
+    for w in (5, 10, 20, 25, 50, 100, 200, 250, 500, 1000):
+        width = w
+        if math.ceil((cap + 1) / w) - ordered[0] // w <= max_bins:
+            break
+    first = ordered[0] // width
+    n_regular = max(math.ceil((cap + 1) / width) - first, 1)
+    labels = [str((first + i) * width) for i in range(n_regular)]
+    if ordered[-1] >= (first + n_regular) * width:
+        labels.append(f"{(first + n_regular) * width}+")
+    return labels, width, first, n_regular
+
+
+def length_chart(result: Dict) -> str:
+    words = result.get("summary_words", {})
+    systems = [s for s in ("model", "oracle", "reference") if s in words]
+    labels, width, first, _ = length_bins([v for s in systems for v in words[s]])
+    series = []
+    for s in systems:
+        counts = [0] * len(labels)
+        for v in words[s]:
+            counts[min(v // width - first, len(labels) - 1)] += 1
+        series.append((SYSTEM_NAMES[s], _shares(counts), SERIES_COLORS[s]))
+    svg = bar_chart_svg(
+        labels,
+        series,
+        title="Summary length",
+        x_label=f"summary length in words (bins of {width}; label = first value)",
+        y_label="share of documents (%)",
+    )
+    means = "".join(
+        f"<tr><td>{escape(SYSTEM_NAMES[s])}</td><td>{sum(words[s]) / len(words[s]):.1f}</td>"
+        f"<td>{sorted(words[s])[len(words[s]) // 2]}</td></tr>"
+        for s in [s for s in ("model", "lead3", "oracle", "reference") if s in words]
+    )
+    table = (
+        '<div class="scroll"><table><thead><tr><th>summary</th><th>mean words</th><th>median words</th></tr></thead>'
+        f"<tbody>{means}</tbody></table></div>"
+    )
+    return f'<div class="chart">{svg}</div>' + _data_table(labels, series, "words") + table
+
+
+def rouge_table(result: Dict) -> str:
+    head = "".join(f"<th>{ROUGE_NAMES.get(n, n)}</th>" for n in ROUGE_TYPES)
+    rows = []
+    for system, scores in result["rouge"].items():
+        cells = "".join(f"<td>{scores[n]:.2f}</td>" for n in ROUGE_TYPES)
+        rows.append(f'<tr data-system="{escape(system)}"><td>{escape(SYSTEM_NAMES.get(system, system))}</td>{cells}</tr>')
+    return (
+        f'<div class="scroll"><table class="rouge"><thead><tr><th>system</th>{head}</tr></thead>'
+        f"<tbody>{''.join(rows)}</tbody></table></div>"
+    )
+
+
+def counts_table(result: Dict) -> str:
+    rows = [
+        ("documents evaluated", result["n_docs"]),
+        ("skipped (no reference summary)", result["n_skipped_no_reference"]),
+        (f"longer than the encoder's {result['window_wordpieces']}-wordpiece window (scored in full)", result["n_longer_than_window"]),
+        ("selected sentences (model)", sum(result.get("positions", {}).get("model", {}).values())),
+        ("seconds", result["seconds"]),
+        ("documents per second", result["docs_per_second"]),
+    ]
+    body = "".join(f"<tr><td>{escape(name)}</td><td>{escape(str(value))}</td></tr>" for name, value in rows)
+    return f'<div class="scroll"><table class="counts"><tbody>{body}</tbody></table></div>'
+
+
+def prepare_for_display(gold: Doc, doc: Doc, spans_key: str = SPANS_KEY) -> Doc:
+    """Copy the gold sentences (to ``doc.spans[GOLD_KEY]``), the reference summary
+    and the id from a gold doc onto the predicted doc with the same text."""
+    if spans_key in gold.spans:
+        spans = [doc.char_span(s.start_char, s.end_char, alignment_mode="expand") for s in gold.spans[spans_key]]
+        doc.spans[GOLD_KEY] = [s for s in spans if s is not None]
+    for key in (REFERENCE_KEY, ID_KEY):
+        if key in gold.user_data:
+            doc.user_data[key] = gold.user_data[key]
+    return doc
+
+
+def build_report(
+    nlp: Language,
+    gold_docs,
+    *,
+    html_docs: int = 5,
+    pipe_name: str = "bertsum",
+    batch_size: int = 32,
+    show_progress: bool = True,
+    total: Optional[int] = None,
+    model_name: str = "",
+    data_name: str = "",
+    title: str = "spacy-bertsum evaluation report",
+) -> Tuple[str, Dict]:
+    """Evaluate ``nlp`` on ``gold_docs`` and return (report HTML, metrics)."""
+    spans_key = nlp.get_pipe(pipe_name).cfg.get("spans_key", SPANS_KEY)
+    kept: List[Tuple[Doc, Doc]] = []
+
+    def keep(gold: Doc, doc: Doc) -> None:
+        if len(kept) < html_docs:
+            kept.append((gold, doc))
+
+    result = evaluate(
+        nlp,
+        gold_docs,
+        pipe_name=pipe_name,
+        batch_size=batch_size,
+        show_progress=show_progress,
+        total=total,
+        on_doc=keep,
+    )
+    shown = [prepare_for_display(gold, doc, spans_key) for gold, doc in kept]
+    n_total = result["n_docs"] + result["n_skipped_no_reference"]
+    when = datetime.datetime.now().strftime("%Y-%m-%d %H:%M")
+    meta = [f"generated {when}"]
+    if model_name:
+        meta.insert(0, f"model: {model_name}")
+    if data_name:
+        meta.insert(1 if model_name else 0, f"data: {data_name}")
+    lead = ""
+    if "lead3" in result.get("positions", {}):
+        lead = " Lead-3 always takes positions 0, 1 and 2."
+    parts = [
+        "<!DOCTYPE html>",
+        '<html lang="en">',
+        "<head>",
+        '<meta charset="utf-8">',
+        '<meta name="viewport" content="width=device-width, initial-scale=1">',
+        f"<title>{escape(title)}</title>",
+        f"<style>{REPORT_CSS}</style>",
+        "</head>",
+        "<body>",
+        '<main class="report">',
+        f"<h1>{escape(title)}</h1>",
+        f'<p class="meta">{escape(" · ".join(meta))}</p>',
+        '<section id="rouge"><h2>ROUGE</h2>',
+        rouge_table(result),
+        '<p class="hint">F1 (0-100) with rouge-score and stemming; ROUGE-Lsum over sentences. '
+        "All rows use the pipeline's sentence splitting and the same documents.</p>",
+        "</section>",
+        '<section id="counts"><h2>Counts</h2>',
+        counts_table(result),
+        "</section>",
+        '<section id="positions"><h2>Where the selected sentences are</h2>',
+        '<p class="hint">Share of each system\'s selected sentences at each sentence position '
+        f"(positions from 20 on are lumped together). News summaries lean on the first sentences (lead bias).{lead}</p>",
+        position_chart(result),
+        "</section>",
+        '<section id="lengths"><h2>Summary length</h2>',
+        length_chart(result),
+        "</section>",
+        '<section id="documents"><h2>Documents</h2>',
+        '<p class="hint">Sentences shaded by the model\'s score, '
+        "the model's selection underlined, the oracle (gold) sentences with a dashed line above.</p>",
+        render_docs(shown, n_total, gold_key=GOLD_KEY, spans_key=spans_key) if shown else "",
+        "</section>",
+        "</main>",
+        "</body>",
+        "</html>",
+    ]
+    return "\n".join(parts), result
+
+
+def report_path(
+    model: Union[str, Path, Language],
+    data_path: Union[str, Path],
+    output: Union[str, Path],
+    *,
+    limit: int = 0,
+    html_docs: int = 5,
+    batch_size: int = 32,
+    show_progress: bool = True,
+) -> Dict:
+    """Load a pipeline and a gold .spacy file, write the report to ``output``."""
+    import spacy
+
+    nlp = spacy.load(model) if not isinstance(model, Language) else model
+    doc_bin = DocBin().from_disk(data_path)
+    docs = doc_bin.get_docs(nlp.vocab)
+    total = len(doc_bin)
+    if limit:
+        docs = (doc for _, doc in zip(range(limit), docs))
+        total = min(limit, total)
+    html, result = build_report(
+        nlp,
+        docs,
+        html_docs=html_docs,
+        batch_size=batch_size,
+        show_progress=show_progress,
+        total=total,
+        model_name=str(model) if not isinstance(model, Language) else "<in-memory>",
+        data_name=str(data_path),
+    )
+    print_table(result)
+    Path(output).parent.mkdir(parents=True, exist_ok=True)
+    Path(output).write_text(html, encoding="utf8")
+    msg.good(f"Saved the report to {output}")
+    return result
