@@ -66,6 +66,31 @@ def evaluate_cli(
     evaluate_path(model, data_path, output, limit=limit, batch_size=batch_size)
 
 
+@app.command("compact")
+def compact_cli(
+    model: str = typer.Argument(..., help="Trained pipeline with a bertsum component (path or package)"),
+    output: Path = typer.Argument(..., help="Directory for the compact copy"),
+    name: Optional[str] = typer.Option(None, "--name", help="meta.json name of the copy"),
+):
+    """Save a trained pipeline with only the trained encoder layers and the head
+    (float16); the rest is rebuilt from the pretrained encoder when it loads."""
+    import spacy
+
+    nlp = spacy.load(model)
+    for pipe_name, factory in ((n, nlp.get_pipe_meta(n).factory) for n in nlp.pipe_names):
+        if factory == "bertsum":
+            pipe = nlp.get_pipe(pipe_name)
+            pipe.cfg["save_mode"] = "compact"
+            nlp.config["components"][pipe_name]["save_mode"] = "compact"
+    if name:
+        nlp.meta["name"] = name
+    # The vocab only holds strings seen in training; a blank English
+    # tokenizer rebuilds what it needs, so leave it out (2+ MB saved).
+    nlp.to_disk(output, exclude=["vocab"])
+    size = sum(p.stat().st_size for p in Path(output).rglob("*") if p.is_file())
+    msg.good(f"Saved compact pipeline to {output} ({size / 1e6:.1f} MB)")
+
+
 @app.command("show")
 def show_cli(
     model: str = typer.Argument(..., help="Trained pipeline: a path or package name"),

@@ -1,0 +1,71 @@
+"""Compact checkpoints: trained layers + head only, checked against the base encoder."""
+import shutil
+from pathlib import Path
+
+import numpy
+import pytest
+import spacy
+from transformers import BertConfig, BertModel
+
+from conftest import TEXTS, make_examples, tiny_config
+
+
+@pytest.fixture
+def trained_compact(tiny_encoder, tmp_path):
+    config = tiny_config(tiny_encoder, **{"model.encoder.trainable_layers": 1})
+    config["save_mode"] = "compact"
+    nlp = spacy.blank("en")
+    nlp.add_pipe("sentencizer")
+    nlp.add_pipe("bertsum", config=config)
+    examples = make_examples(nlp)
+    optimizer = nlp.initialize(lambda: examples)
+    for _ in range(5):
+        nlp.update(examples, sgd=optimizer, annotates=["sentencizer"])
+    path = tmp_path / "compact"
+    nlp.to_disk(path)
+    return nlp, path
+
+
+def test_compact_round_trip(trained_compact, tmp_path):
+    nlp, path = trained_compact
+    files = sorted(p.name for p in (path / "bertsum" / "model").iterdir())
+    assert files == ["compact.json", "encoder.safetensors", "head.safetensors"]
+    loaded = spacy.load(path)
+    for text in TEXTS:
+        expected = nlp(text)._.sent_scores
+        got = loaded(text)._.sent_scores
+        # float16 storage of the trained layers and head
+        assert numpy.allclose(expected, got, atol=2e-3)
+    full = tmp_path / "full"
+    nlp.get_pipe("bertsum").cfg["save_mode"] = "full"
+    nlp.to_disk(full)
+    size = lambda p: sum(f.stat().st_size for f in p.rglob("*") if f.is_file())  # noqa: E731
+    assert size(path / "bertsum") < size(full / "bertsum")
+
+
+def test_corrupted_weights_give_clear_error(trained_compact):
+    _, path = trained_compact
+    weights = path / "bertsum" / "model" / "head.safetensors"
+    weights.write_bytes(weights.read_bytes()[:100])
+    with pytest.raises(ValueError, match=r"\[E016\].*corrupted"):
+        spacy.load(path)
+
+
+def test_other_base_encoder_gives_clear_error(trained_compact, tiny_encoder, tmp_path):
+    _, path = trained_compact
+    other = tmp_path / "other_bert"
+    config = BertConfig.from_pretrained(tiny_encoder)
+    BertModel(config).save_pretrained(str(other))  # same shape, other weights
+    for f in Path(tiny_encoder).iterdir():
+        if f.name.startswith(("vocab", "tokenizer", "special")):
+            shutil.copy(f, other / f.name)
+    cfg_path = path / "config.cfg"
+    cfg_path.write_text(cfg_path.read_text().replace(tiny_encoder, str(other)))
+    with pytest.raises(ValueError, match=r"\[E018\]"):
+        spacy.load(path)
+
+
+def test_changed_trainable_layers_gives_clear_error(trained_compact):
+    _, path = trained_compact
+    with pytest.raises(ValueError, match=r"\[E017\]"):
+        spacy.load(path, config={"components": {"bertsum": {"model": {"encoder": {"trainable_layers": 2}}}}})
