@@ -64,6 +64,8 @@ def configure_sentence_windows(max_tokens: int = 320) -> Callable[[List[Doc]], L
     def get_sentence_windows(docs: List[Doc]) -> List[List[Span]]:
         return [sentence_windows(doc, max_tokens) for doc in docs]
 
+    # Read by _encode_in_pieces, which batches these windows by length.
+    get_sentence_windows.max_tokens = max_tokens  # type: ignore[attr-defined]
     return get_sentence_windows
 
 
@@ -294,26 +296,29 @@ def bertsum_forward(model: Model, docs: List[Doc], is_train: bool) -> Tuple[DocS
 
 def _encode_in_pieces(encoder: Model, docs: List[Doc], max_tokens: int, is_train: bool):
     """Token vectors for each doc, running the encoder on calls of at most
-    ``max_tokens`` tokens. Docs longer than that are cut into sentence-aligned
-    pieces (``Span.as_doc``); pieces of similar length share a call, which
-    keeps padding small."""
+    ``max_tokens`` (padded) tokens. Docs longer than that are cut into
+    sentence-aligned pieces (``Span.as_doc``). With the sentence-window span
+    getter, pieces are further cut into the getter's own windows, so that
+    windows (not whole docs) are sorted by length and batched together: the
+    encoder pads every window of a call to the longest, and a doc's last
+    window is usually short. The windows are the same as the getter makes,
+    so the output is the same (up to float rounding)."""
+    window = _window_tokens(encoder)
     pieces: List[Tuple[int, Doc]] = []  # (doc index, piece)
     for i, doc in enumerate(docs):
-        if len(doc) <= max_tokens:
-            pieces.append((i, doc))
-        else:
-            for span in sentence_windows(doc, max_tokens):
-                pieces.append((i, span.as_doc()))
+        parts = [doc] if len(doc) <= max_tokens else [s.as_doc() for s in sentence_windows(doc, max_tokens)]
+        for part in parts:
+            if window and len(part) > window:
+                pieces.extend((i, span.as_doc()) for span in sentence_windows(part, window))
+            else:
+                pieces.append((i, part))
     order = sorted(range(len(pieces)), key=lambda p: len(pieces[p][1]))
     calls: List[List[int]] = []
-    n_tokens = 0
     for p in order:
-        size = len(pieces[p][1])
-        if not calls or n_tokens + size > max_tokens:
+        size = len(pieces[p][1])  # the longest so far: the call is padded to it
+        if not calls or (len(calls[-1]) + 1) * size > max_tokens:
             calls.append([])
-            n_tokens = 0
         calls[-1].append(p)
-        n_tokens += size
     piece_vecs: List[Optional[Floats2d]] = [None] * len(pieces)
     backprops = []
     for call in calls:
@@ -342,6 +347,15 @@ def _encode_in_pieces(encoder: Model, docs: List[Doc], max_tokens: int, is_train
             bp([d_pieces[p] for p in call])
 
     return tokvecs, backprop
+
+
+def _window_tokens(encoder: Model) -> Optional[int]:
+    """The window size of the encoder's sentence-window span getter, or None
+    for another getter (whose spans may overlap: docs are then not cut)."""
+    if not encoder.has_ref("transformer"):
+        return None
+    get_spans = encoder.get_ref("transformer").attrs.get("get_spans")
+    return getattr(get_spans, "max_tokens", None)
 
 
 def _head_inputs(model: Model, sentvecs: List[Floats2d], is_train: bool):

@@ -17,14 +17,18 @@ and the full pipeline on single long documents of growing length.
 
 Every stage runs in a fresh child process (``python -m spacy_bertsum.benchmark
 --stage NAME ...``) that loads the model, warms up on 2 docs, runs the stage
-and reports seconds and its own peak RSS (``getrusage(RUSAGE_SELF)``), so no
-stage inherits another's memory. The parent imports neither torch nor spaCy.
+and reports seconds and its own peak RSS, so no stage inherits another's
+memory. Peak RSS is the child's ``VmHWM`` (see :func:`_peak_rss_mb` for why
+not ``ru_maxrss``); "run peak" is the high-water mark of the timed run alone,
+after resetting it (``/proc/self/clear_refs``) once the model is loaded and
+warmed up. The CLI row is measured from outside: ``/usr/bin/time -f %M``, or
+``getrusage(RUSAGE_CHILDREN)`` in a small wrapper process.
 """
 import argparse
 import datetime
 import json
-import lzma
 import gzip
+import lzma
 import os
 import platform
 import resource
@@ -109,6 +113,14 @@ def _read_jsonl_texts(path: Path) -> List[str]:
 
 
 def _peak_rss_mb() -> float:
+    """This process's peak RSS: ``VmHWM`` where /proc has it, else
+    ``getrusage(RUSAGE_SELF).ru_maxrss``. On Linux the latter is no good in a
+    child: a process started by ``subprocess`` reports at least the RSS its
+    parent had when it was spawned (the parent here has torch loaded), while
+    ``VmHWM`` belongs to the child's own address space."""
+    hwm = _status_mb("VmHWM")
+    if hwm is not None:
+        return hwm
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0  # KiB on Linux
 
 
@@ -135,8 +147,8 @@ class _Peak:
         return _current_rss_mb()
 
     def figures(self) -> Dict[str, Optional[float]]:
-        run = _status_mb("VmHWM") if self.reset else None
-        return {"peak_rss_mb": max(self.before, _peak_rss_mb(), run or 0.0), "run_peak_rss_mb": run}
+        now = _peak_rss_mb()
+        return {"peak_rss_mb": max(self.before, now), "run_peak_rss_mb": now if self.reset else None}
 
 
 def _status_mb(key: str) -> Optional[float]:
@@ -649,8 +661,13 @@ def _scaling(long_rows: List[Dict[str, Any]]) -> Dict[str, Any]:
     ok = sorted(ok, key=lambda r: r["words"])
     growth = ok[-1]["us_per_word"] / ok[0]["us_per_word"]
     flat = growth <= LINEAR_TOLERANCE
-    verdict = (f"time per word x{growth:.2f} from {ok[0]['words']} to {ok[-1]['words']} words: "
-               + ("flat (linear growth)" if flat else f"NOT flat (more than x{LINEAR_TOLERANCE})"))
+    if not flat:
+        judged = f"NOT flat: grows more than x{LINEAR_TOLERANCE} (super-linear time)"
+    elif growth < 1 / LINEAR_TOLERANCE:
+        judged = "falling: fixed per-doc costs dominate the small sizes; no super-linear growth"
+    else:
+        judged = "flat: linear growth"
+    verdict = f"time per word x{growth:.2f} from {ok[0]['words']:,} to {ok[-1]['words']:,} words: {judged}"
     out.update(flat=flat, growth=growth, verdict=verdict)
     return out
 
