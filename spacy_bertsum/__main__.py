@@ -146,6 +146,8 @@ def summarize_cli(
     max_chars: int = typer.Option(5_000_000, "--max-chars", help="Longer texts get an error row (sets nlp.max_length)"),
     resume: bool = typer.Option(False, "--resume", help="Keep the complete rows of an existing --output and append the rest"),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bar"),
+    html: Optional[Path] = typer.Option(None, "--html", help="Also write the HTML view of the summarized docs here"),
+    html_max_docs: int = typer.Option(100, "--html-max-docs", help="Most docs in the --html view (a note counts the rest)"),
 ):
     """Summarize documents into JSONL: one row per input row, error rows for bad ones."""
     from .summarize import UsageError, summarize
@@ -168,6 +170,8 @@ def summarize_cli(
             max_chars=max_chars,
             resume=resume,
             show_progress=not quiet,
+            html=html,
+            html_max_docs=html_max_docs,
         )
     except UsageError as e:
         typer.echo(f"Error: {e}", err=True)

@@ -25,7 +25,7 @@ from collections import deque
 from dataclasses import dataclass
 from itertools import islice
 from pathlib import Path
-from typing import IO, Any, Deque, Dict, Iterable, Iterator, List, Optional, Tuple, Union
+from typing import IO, Any, Callable, Deque, Dict, Iterable, Iterator, List, Optional, Tuple, Union
 
 import spacy
 from spacy.language import Language
@@ -52,6 +52,8 @@ NO_MODEL_MESSAGE = (
     "(train one with `spacy project run demo`)"
 )
 DEFAULT_MAX_CHARS = 5_000_000
+#: The most documents the --html view shows (the rest are counted in a note).
+DEFAULT_HTML_DOCS = 100
 STDIN_FORMATS = ("jsonl", "txt")
 SELECTION_KEYS = ("top_k", "ratio", "max_words", "trigram_blocking", "min_words")
 _MAX_ERROR_CHARS = 500
@@ -357,6 +359,7 @@ def summarize_records(
     selection: Optional[Dict[str, Any]] = None,
     batch_size: int = 32,
     n_process: int = 1,
+    on_doc: Optional[Callable[[Doc], None]] = None,
 ) -> Iterator[Dict[str, Any]]:
     """One output row per record (except ``replay`` records), in order.
 
@@ -366,8 +369,12 @@ def summarize_records(
     error row, and streaming restarts at the next batch. Batches are thus the
     same in every run over the same records, and so are the scores (a doc's
     scores can differ in the last float bit with the docs it is batched with).
+    ``on_doc`` is called with each summarized Doc of an output row.
     """
-    for record, row in _summarize(nlp, records, selection=selection, batch_size=batch_size, n_process=n_process):
+    for record, row in _summarize(
+        nlp, records, selection=selection, batch_size=batch_size, n_process=n_process,
+        on_doc=on_doc,
+    ):  # fmt: skip
         if not record.replay:
             yield row
 
@@ -379,6 +386,7 @@ def _summarize(
     selection: Optional[Dict[str, Any]],
     batch_size: int,
     n_process: int,
+    on_doc: Optional[Callable[[Doc], None]] = None,
 ) -> Iterator[Tuple[Record, Dict[str, Any]]]:
     name = find_bertsum(nlp)
     spans_key = getattr(nlp.get_pipe(name), "spans_key", SPANS_KEY)
@@ -391,6 +399,8 @@ def _summarize(
     def run_one(record: Record) -> Dict[str, Any]:
         try:
             doc = nlp(record.text, component_cfg={name: dict(overrides)})
+            if on_doc is not None and not record.replay:
+                on_doc(doc)
             return _doc_row(record.id, doc, spans_key)
         except Exception as e:
             return error_row(record.id, record.where, f"summarization failed ({_describe(e)})")
@@ -432,6 +442,8 @@ def _summarize(
                     record = pending.popleft()[1]
                     yield record, record.row  # type: ignore[misc]
                 record = pending.popleft()[1]
+                if on_doc is not None and not record.replay:
+                    on_doc(doc)
                 yield record, _doc_row(record.id, doc, spans_key)
         except Exception as e:
             error = e
@@ -577,6 +589,8 @@ def summarize(
     show_progress: bool = True,
     stdin: Optional[IO[bytes]] = None,
     stdout: Optional[IO[bytes]] = None,
+    html: Optional[Union[str, Path]] = None,
+    html_max_docs: int = DEFAULT_HTML_DOCS,
 ) -> SummarizeStats:
     """Summarize every row of ``input`` into JSONL at ``output`` (None or "-": stdout).
 
@@ -587,6 +601,9 @@ def summarize(
     max_chars: longer texts get an error row; ``nlp.max_length`` is set to it.
     n_process: processes for ``nlp.pipe``; above 1, torch is set to one thread
         (in this process too: the setting stays).
+    html: also write the HTML view (``spacy_bertsum.render``) of the
+        summarized docs of this run to this file, capped at ``html_max_docs``
+        with a "showing N of M" note.
     resume: continue an interrupted run: keep the complete lines of the
         existing output, skip as many input rows, append the rest.
     Raises UsageError (before writing anything) for bad options, a missing
@@ -633,9 +650,22 @@ def summarize(
     sink = _Sink(out_path, append, stdout)
     bar = tqdm(total=total, unit=" docs", desc="summarize", file=sys.stderr,
                disable=not show_progress, dynamic_ncols=True)
+    html_docs: List[Doc] = []
+    n_html = 0
+
+    def keep_for_html(doc: Doc) -> None:
+        nonlocal n_html
+        n_html += 1
+        if len(html_docs) < html_max_docs:
+            html_docs.append(doc)
+
     try:
         n_new = 0
-        for row in summarize_records(nlp, records, selection=overrides, batch_size=batch_size, n_process=n_process):
+        rows = summarize_records(
+            nlp, records, selection=overrides, batch_size=batch_size, n_process=n_process,
+            on_doc=keep_for_html if html is not None else None,
+        )  # fmt: skip
+        for row in rows:
             sink.write(_dumps(row))
             n_new += 1
             stats.rows += 1
@@ -647,4 +677,11 @@ def summarize(
     finally:
         bar.close()
         sink.close()
+    if html is not None:
+        from .render import render_docs
+
+        spans_key = getattr(nlp.get_pipe(name), "spans_key", SPANS_KEY)
+        markup = render_docs(html_docs, n_html, page=True, spans_key=spans_key, title="spacy-bertsum summaries")
+        Path(html).parent.mkdir(parents=True, exist_ok=True)
+        Path(html).write_text(markup, encoding="utf8")
     return stats

@@ -376,3 +376,17 @@ def test_resume_replays_the_unfinished_batch(tiny_encoder, tmp_path):
         stats = summarize(src, partial, model=nlp, batch_size=3, resume=True, show_progress=False)
         assert (stats.rows, stats.failed, stats.resumed) == (13, 2, k)
         assert partial.read_bytes() == expected, k
+
+
+def test_html_view_of_the_batch_is_capped_with_a_note(model_dir, tmp_path):
+    inp = tmp_path / "in.jsonl"
+    _write_jsonl(inp, [json.dumps({"id": i, "text": text}) for i, text in enumerate(TEXTS)])
+    out, html = tmp_path / "out.jsonl", tmp_path / "view.html"
+    result = _invoke(inp, "--model", model_dir, "--output", out, "--html", html, "--html-max-docs", 2, "--quiet")
+    assert result.exit_code == 0, result.output
+    markup = html.read_text(encoding="utf8")
+    assert markup.startswith("<!DOCTYPE html>")
+    assert f"Showing 2 of {len(TEXTS)} documents" in markup
+    rows = _read_rows(out)
+    n_selected = sum(len(row["summary_sents"]) for row in rows[:2])
+    assert markup.count("bertsum-selected") == n_selected
