@@ -8,7 +8,7 @@ import json
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable, Dict, Iterable, List, Optional, Union
+from typing import Callable, Dict, Iterable, Iterator, List, Optional, Tuple, Union
 
 from spacy.language import Language
 from spacy.tokens import Doc, DocBin
@@ -145,6 +145,23 @@ def print_table(result: Dict) -> None:
     )
 
 
+def load_model_and_gold(
+    model: Union[str, Path, Language], data_path: Union[str, Path], limit: int = 0
+) -> Tuple[Language, Iterator[Doc], int]:
+    """The pipeline, a stream of the gold docs in ``data_path`` (the first
+    ``limit`` if set) and their number."""
+    import spacy
+
+    nlp = spacy.load(model) if not isinstance(model, Language) else model
+    doc_bin = DocBin().from_disk(data_path)
+    docs = doc_bin.get_docs(nlp.vocab)
+    total = len(doc_bin)
+    if limit:
+        docs = (doc for _, doc in zip(range(limit), docs))
+        total = min(limit, total)
+    return nlp, docs, total
+
+
 def evaluate_path(
     model: Union[str, Path, Language],
     data_path: Union[str, Path],
@@ -154,15 +171,7 @@ def evaluate_path(
     batch_size: int = 32,
     show_progress: bool = True,
 ) -> Dict:
-    import spacy
-
-    nlp = spacy.load(model) if not isinstance(model, Language) else model
-    doc_bin = DocBin().from_disk(data_path)
-    docs = doc_bin.get_docs(nlp.vocab)
-    total = len(doc_bin)
-    if limit:
-        docs = (doc for i, doc in zip(range(limit), docs))
-        total = min(limit, total)
+    nlp, docs, total = load_model_and_gold(model, data_path, limit)
     result = evaluate(nlp, docs, batch_size=batch_size, show_progress=show_progress, total=total)
     result["model"] = str(model) if not isinstance(model, Language) else "<in-memory>"
     result["data"] = str(data_path)

@@ -15,7 +15,7 @@ from thinc.api import Config, Model, Optimizer, set_dropout_rate
 from .architectures import build_head, has_head
 from .compact import is_compact, load_compact, save_compact
 from .errors import Errors
-from .extensions import EXTENSION_KEYS, install_extensions
+from .extensions import install_extensions
 from .selection import SelectionConfig, select_sentences
 from .util import SPANS_KEY, get_sent_scores, has_sentences, sentence_lengths, set_sent_scores
 

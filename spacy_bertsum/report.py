@@ -15,10 +15,10 @@ from pathlib import Path
 from typing import Dict, List, Optional, Sequence, Tuple, Union
 
 from spacy.language import Language
-from spacy.tokens import Doc, DocBin
+from spacy.tokens import Doc
 from wasabi import msg
 
-from .evaluate import POSITION_BINS, evaluate, print_table
+from .evaluate import POSITION_BINS, evaluate, load_model_and_gold, print_table
 from .render import ID_KEY, render_docs
 from .scorer import ROUGE_TYPES
 from .util import REFERENCE_KEY, SPANS_KEY
@@ -359,15 +359,7 @@ def report_path(
     show_progress: bool = True,
 ) -> Dict:
     """Load a pipeline and a gold .spacy file, write the report to ``output``."""
-    import spacy
-
-    nlp = spacy.load(model) if not isinstance(model, Language) else model
-    doc_bin = DocBin().from_disk(data_path)
-    docs = doc_bin.get_docs(nlp.vocab)
-    total = len(doc_bin)
-    if limit:
-        docs = (doc for _, doc in zip(range(limit), docs))
-        total = min(limit, total)
+    nlp, docs, total = load_model_and_gold(model, data_path, limit)
     html, result = build_report(
         nlp,
         docs,

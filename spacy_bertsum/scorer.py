@@ -7,7 +7,7 @@ ROUGE-1, ROUGE-2 and ROUGE-Lsum F1 from Google's ``rouge-score`` with Porter
 stemming; ROUGE-Lsum treats newline-separated sentences as summary-level units.
 """
 import warnings
-from typing import Callable, Dict, Iterable, List, Optional, Sequence
+from typing import Callable, Dict, Iterable, Optional, Sequence
 
 from rouge_score import rouge_scorer
 from spacy.scorer import PRFScore

@@ -140,7 +140,7 @@ def test_build_report_html(nlp):
     assert "Reference summary" in html
     # counts
     assert re.search(r"<td>documents evaluated</td><td>5</td>", html)
-    assert f"longer than the encoder&#x27;s 512-wordpiece window" in html
+    assert "longer than the encoder&#x27;s 512-wordpiece window" in html
 
 
 def test_report_shows_long_doc_and_id(nlp):
