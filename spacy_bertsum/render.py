@@ -269,6 +269,20 @@ def render(
     return markup
 
 
+def page_head(title: str, style: str = "") -> List[str]:
+    """The lines of a self-contained page up to ``</head>`` (phone-ready viewport)."""
+    return [
+        "<!DOCTYPE html>",
+        '<html lang="en">',
+        "<head>",
+        '<meta charset="utf-8">',
+        '<meta name="viewport" content="width=device-width, initial-scale=1">',
+        f"<title>{escape(title)}</title>",
+        *([f"<style>{style}</style>"] if style else []),
+        "</head>",
+    ]
+
+
 def render_docs(
     shown: Sequence[Doc],
     total: int,
@@ -295,16 +309,7 @@ def render_docs(
     parts.append("</div>")
     markup = sep.join(parts)
     if page:
-        head = [
-            "<!DOCTYPE html>",
-            '<html lang="en">',
-            "<head>",
-            '<meta charset="utf-8">',
-            '<meta name="viewport" content="width=device-width, initial-scale=1">',
-            f"<title>{escape(title)}</title>",
-            "</head>",
-            '<body style="margin: 0; background: #ffffff;">',
-        ]
+        head = page_head(title) + ['<body style="margin: 0; background: #ffffff;">']
         markup = sep.join(head + [markup, "</body>", "</html>"])
     return markup
 

@@ -19,7 +19,7 @@ from spacy.tokens import Doc
 from wasabi import msg
 
 from .evaluate import POSITION_BINS, evaluate, load_model_and_gold, print_table
-from .render import ID_KEY, render_docs
+from .render import ID_KEY, page_head, render_docs
 from .scorer import ROUGE_TYPES
 from .util import REFERENCE_KEY, SPANS_KEY
 
@@ -307,15 +307,7 @@ def build_report(
     lead = ""
     if "lead3" in result.get("positions", {}):
         lead = " Lead-3 always takes positions 0, 1 and 2."
-    parts = [
-        "<!DOCTYPE html>",
-        '<html lang="en">',
-        "<head>",
-        '<meta charset="utf-8">',
-        '<meta name="viewport" content="width=device-width, initial-scale=1">',
-        f"<title>{escape(title)}</title>",
-        f"<style>{REPORT_CSS}</style>",
-        "</head>",
+    parts = page_head(title, REPORT_CSS) + [
         "<body>",
         '<main class="report">',
         f"<h1>{escape(title)}</h1>",
