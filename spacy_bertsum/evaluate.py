@@ -116,7 +116,7 @@ def evaluate(
             for index in sentence_positions(doc, spans):
                 positions[name][position_bin(index)] += 1
         summary_words["reference"].append(n_words(reference))
-        if tokenizer is not None and len(tokenizer(doc.text)["input_ids"]) > window:
+        if tokenizer is not None and len(tokenizer(doc.text, verbose=False)["input_ids"]) > window:
             n_long += 1
     progress.close()
     seconds = time.perf_counter() - start
