@@ -157,12 +157,20 @@ def freeze_lower_layers(hf_model, n_trainable: int) -> None:
     the torch module."""
     if n_trainable < 0 or getattr(hf_model, "_bertsum_trainable", None) == n_trainable:
         return
-    layers = _find_layer_list(hf_model)
-    keep = set(range(len(layers) - n_trainable, len(layers)))
-    trainable_ids = {id(p) for i in keep for p in layers[i].parameters()}
-    for param in hf_model.parameters():
-        param.requires_grad = id(param) in trainable_ids
+    trainable = set(trainable_param_names(hf_model, n_trainable))
+    for name, param in hf_model.named_parameters():
+        param.requires_grad = name in trainable
     hf_model._bertsum_trainable = n_trainable
+
+
+def trainable_param_names(hf_model, n_trainable: int) -> List[str]:
+    """Names of the parameters in the top ``n_trainable`` layers (all of them
+    for -1): what training changes, and what a compact checkpoint stores."""
+    if n_trainable < 0:
+        return [name for name, _ in hf_model.named_parameters()]
+    layers = list(_find_layer_list(hf_model))
+    top = {id(p) for layer in layers[len(layers) - n_trainable :] for p in layer.parameters()}
+    return [name for name, p in hf_model.named_parameters() if id(p) in top]
 
 
 def _find_layer_list(hf_model):

@@ -24,6 +24,7 @@ from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 from thinc.api import Model
 
+from .architectures import trainable_param_names
 from .errors import Errors
 
 META_FILE = "compact.json"
@@ -42,16 +43,7 @@ def head_module(model: Model) -> torch.nn.Module:
 
 def trained_param_names(model: Model) -> List[str]:
     """Names (in the HF state dict) of the encoder parameters that training changes."""
-    encoder = model.get_ref("encoder")
-    transformer = hf_model(model)
-    n_trainable = encoder.attrs["trainable_layers"]
-    if n_trainable < 0:
-        return [name for name, _ in transformer.named_parameters()]
-    from .architectures import _find_layer_list
-
-    layers = _find_layer_list(transformer)
-    keep = {id(p) for layer in list(layers)[len(layers) - n_trainable :] for p in layer.parameters()}
-    return [name for name, p in transformer.named_parameters() if id(p) in keep]
+    return trainable_param_names(hf_model(model), model.get_ref("encoder").attrs["trainable_layers"])
 
 
 def base_fingerprint(model: Model) -> str:
