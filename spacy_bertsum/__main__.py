@@ -56,14 +56,17 @@ def evaluate_cli(
     limit: int = typer.Option(0, "--limit", help="Evaluate on the first N docs only (0: all)"),
     batch_size: int = typer.Option(32, "--batch-size", help="Docs per nlp.pipe batch"),
     gpu_id: int = typer.Option(-1, "--gpu-id", help="GPU id, or -1 for CPU"),
+    int8: bool = typer.Option(False, "--int8", help="Quantize the encoder to int8 (dynamic; CPU only) and record it in the metrics"),
 ):
     """ROUGE of the model next to Lead-3 and the oracle, on the same docs."""
     from spacy.cli._util import setup_gpu
 
     from .evaluate import evaluate_path
 
+    if int8 and gpu_id >= 0:
+        msg.fail("--int8 runs on the CPU only: drop --gpu-id (or --int8)", exits=2)
     setup_gpu(gpu_id)
-    evaluate_path(model, data_path, output, limit=limit, batch_size=batch_size)
+    evaluate_path(model, data_path, output, limit=limit, batch_size=batch_size, int8=int8)
 
 
 @app.command("compact")
@@ -71,12 +74,16 @@ def compact_cli(
     model: str = typer.Argument(..., help="Trained pipeline with a bertsum component (path or package)"),
     output: Path = typer.Argument(..., help="Directory for the compact copy"),
     name: Optional[str] = typer.Option(None, "--name", help="meta.json name of the copy"),
+    meta_path: Optional[Path] = typer.Option(
+        None, "--meta", help="JSON file whose keys override the copy's meta.json (description, version, ...)",
+        exists=True, dir_okay=False,
+    ),
 ):
     """Save a trained pipeline with only the trained encoder layers and the head
     (float16); the rest is rebuilt from the pretrained encoder when it loads."""
-    import spacy
+    from .loading import load_model
 
-    nlp = spacy.load(model)
+    nlp = load_model(model)
     for pipe_name, factory in ((n, nlp.get_pipe_meta(n).factory) for n in nlp.pipe_names):
         if factory == "bertsum":
             pipe = nlp.get_pipe(pipe_name)
@@ -84,8 +91,13 @@ def compact_cli(
             nlp.config["components"][pipe_name]["save_mode"] = "compact"
     if name:
         nlp.meta["name"] = name
+    if meta_path:
+        import srsly
+
+        nlp.meta.update(srsly.read_json(meta_path))
     # The vocab only holds strings seen in training; a blank English
     # tokenizer rebuilds what it needs, so leave it out (2+ MB saved).
+    output.mkdir(parents=True, exist_ok=True)  # spaCy creates only the last level
     nlp.to_disk(output, exclude=["vocab"])
     size = sum(p.stat().st_size for p in Path(output).rglob("*") if p.is_file())
     msg.good(f"Saved compact pipeline to {output} ({size / 1e6:.1f} MB)")
@@ -98,14 +110,14 @@ def show_cli(
     index: int = typer.Option(0, "--index", help="Which doc of the file to show"),
 ):
     """Print one article's model summary next to the reference and Lead-3."""
-    import spacy
     from spacy.tokens import DocBin
 
     from .evaluate import lead_sentences
+    from .loading import load_model
     from .scorer import rouge_f
     from .util import get_reference
 
-    nlp = spacy.load(model)
+    nlp = load_model(model)
     docs = DocBin().from_disk(data_path).get_docs(nlp.vocab)
     gold = next((d for i, d in enumerate(docs) if i == index), None)
     if gold is None:
@@ -148,6 +160,7 @@ def summarize_cli(
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bar"),
     html: Optional[Path] = typer.Option(None, "--html", help="Also write the HTML view of the summarized docs here"),
     html_max_docs: int = typer.Option(100, "--html-max-docs", help="Most docs in the --html view (a note counts the rest)"),
+    int8: bool = typer.Option(False, "--int8", help="Quantize the encoder to int8 (dynamic; CPU only): faster, slightly different scores"),
 ):
     """Summarize documents into JSONL: one row per input row, error rows for bad ones."""
     from .summarize import UsageError, summarize
@@ -172,6 +185,7 @@ def summarize_cli(
             show_progress=not quiet,
             html=html,
             html_max_docs=html_max_docs,
+            int8=int8,
         )
     except UsageError as e:
         typer.echo(f"Error: {e}", err=True)
@@ -220,6 +234,7 @@ def benchmark_cli(
     no_long: bool = typer.Option(False, "--no-long", help="Skip the long-document runs"),
     textrank_model: str = typer.Option("en_core_web_sm", "--textrank-model", help="spaCy model with tagger and parser for PyTextRank"),
     output: Optional[Path] = typer.Option(None, "--output", "-o", help="Also write the figures as JSON here"),
+    int8: bool = typer.Option(False, "--int8", help="Also time the pipeline with the encoder quantized to int8 (extra row)"),
 ):
     """Docs/s, wordpieces/s and peak RSS: encoder alone, pipeline, CLI, Lead-3, PyTextRank; long docs."""
     from .benchmark import DEFAULT_DATA, BenchmarkError, parse_sizes, run_benchmark
@@ -235,6 +250,7 @@ def benchmark_cli(
             long_sizes=[] if no_long else parse_sizes(long),
             textrank_model=textrank_model,
             output=output,
+            int8=int8,
         )
     except BenchmarkError as e:
         typer.echo(f"Error: {e}", err=True)

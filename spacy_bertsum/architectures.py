@@ -26,7 +26,7 @@ from spacy_transformers.layers.trfs2arrays import trfs2arrays
 
 from .errors import Errors
 from .inter_sentence import InterSentenceEncoder
-from .util import resolve_encoder_name, sentence_lengths
+from .util import SENT_OFFSET_KEY, resolve_encoder_name, sentence_lengths
 
 DocScores = List[Floats1d]
 
@@ -202,6 +202,7 @@ def build_bertsum_model(
     dropout: float = 0.1,
     block_size: int = 128,
     max_tokens_per_call: int = 4096,
+    max_position: Optional[int] = None,
 ) -> Model[List[Doc], DocScores]:
     """Score every sentence of a doc (one logit per sentence in ``doc.sents``).
 
@@ -212,7 +213,13 @@ def build_bertsum_model(
     block_size: sentences per attention block for long documents.
     max_tokens_per_call: the encoder sees at most this many tokens per call;
         longer docs are cut at sentence boundaries, so memory stays bounded.
+    max_position: sentences at this 0-based position or later share one
+        position encoding (None: no cap). Set it to a position the training
+        docs reach, so that late sentences of long docs are not scored from
+        position encodings the model never saw.
     """
+    if max_position is not None and max_position < 0:
+        raise ValueError(Errors.E015.format(name="max_position", value=max_position))
     if inter_sentence_layers < 0:
         raise ValueError(Errors.E014.format(layers=inter_sentence_layers, heads=heads, width="?"))
     for key, value in (("block_size", block_size), ("max_tokens_per_call", max_tokens_per_call)):
@@ -232,6 +239,7 @@ def build_bertsum_model(
             "dropout": dropout,
             "block_size": block_size,
             "max_tokens_per_call": max_tokens_per_call,
+            "max_position": max_position,
         },
     )
 
@@ -256,6 +264,7 @@ def build_head(model: Model, width: int) -> None:
         ff_size=attrs["ff_size"],
         dropout=attrs["dropout"],
         block_size=attrs["block_size"],
+        max_position=attrs.get("max_position"),
     )
     head = PyTorchWrapper_v2(
         torch_model, convert_inputs=_head_inputs, convert_outputs=_head_outputs
@@ -286,7 +295,10 @@ def bertsum_forward(model: Model, docs: List[Doc], is_train: bool) -> Tuple[DocS
         sentvecs = ops.unflatten(sentvecs_flat, [len(sent_lengths[i]) for i in active])
     else:
         sentvecs = []
-    logits_active, bp_head = head(sentvecs, is_train) if sentvecs else ([], None)
+    # A training window that starts later in its document (see
+    # BertSum._training_doc) carries the index of its first sentence.
+    offsets = [docs[i].user_data.get(SENT_OFFSET_KEY, 0) for i in active]
+    logits_active, bp_head = head((sentvecs, offsets), is_train) if sentvecs else ([], None)
     outputs: DocScores = [ops.alloc1f(0) for _ in docs]
     for i, logits in zip(active, logits_active):
         outputs[i] = logits
@@ -366,7 +378,8 @@ def _window_tokens(encoder: Model) -> Optional[int]:
     return getattr(get_spans, "max_tokens", None)
 
 
-def _head_inputs(model: Model, sentvecs: List[Floats2d], is_train: bool):
+def _head_inputs(model: Model, inputs: Tuple[List[Floats2d], List[int]], is_train: bool):
+    sentvecs, offsets = inputs
     ops = model.ops
     lengths = [len(x) for x in sentvecs]
     padded = ops.pad(sentvecs)  # (batch, max_sents, width)
@@ -375,16 +388,17 @@ def _head_inputs(model: Model, sentvecs: List[Floats2d], is_train: bool):
         mask[i, :n] = 1
     X = xp2torch(padded, requires_grad=is_train)
     M = xp2torch(mask).bool()
+    O = xp2torch(ops.asarray1i(offsets)) if any(offsets) else None
 
     def backprop(d_inputs: ArgsKwargs) -> List[Floats2d]:
         d_padded = torch2xp(d_inputs.args[0])
         return [d_padded[i, :n] for i, n in enumerate(lengths)]
 
-    return ArgsKwargs(args=(X, M), kwargs={}), backprop
+    return ArgsKwargs(args=(X, M, O), kwargs={}), backprop
 
 
 def _head_outputs(model: Model, inputs_outputs, is_train: bool):
-    sentvecs, Y = inputs_outputs
+    (sentvecs, _), Y = inputs_outputs
     lengths = [len(x) for x in sentvecs]
     logits = torch2xp(Y)
     outputs = [logits[i, :n] for i, n in enumerate(lengths)]

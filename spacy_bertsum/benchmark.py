@@ -7,6 +7,8 @@ Measures, on the same N articles, docs/s, wordpieces/s and peak RSS of
   ``torch.inference_mode()``: the compute floor;
 * ``pipeline``: ``nlp.pipe(texts, batch_size=B)`` (tokenization, sentence
   splitting, wordpiece tokenization, encoder, pooling, head, selection);
+* ``pipeline_int8`` (with ``--int8``): the same with the encoder quantized to
+  int8 (spacy_bertsum.quantize) right after loading;
 * ``cli``: ``python -m spacy_bertsum summarize`` end to end in a subprocess
   (Python start-up and model loading included);
 * peers: Lead-3 (spaCy sentencizer, first three sentences) and PyTextRank
@@ -51,6 +53,7 @@ TIME_BIN = "/usr/bin/time"
 ROWS = (
     ("encoder", "(a) encoder forward only (floor)"),
     ("pipeline", "(b) nlp.pipe, full pipeline"),
+    ("pipeline_int8", "(b) nlp.pipe, int8 encoder"),
     ("cli", "(c) CLI summarize, end to end"),
     ("lead3", "(d) Lead-3 (sentencizer)"),
     ("textrank", "(d) PyTextRank"),
@@ -174,17 +177,11 @@ def _set_threads(threads: int) -> None:
 
 
 def _load(model: Optional[str]):
-    """The pipeline: a path or package name, or the package's shipped model."""
-    import spacy
+    """The pipeline: a path, package or shipped pipeline name, or (None) the
+    shipped model."""
+    from .loading import load, load_model
 
-    if model:
-        return spacy.load(model)
-    import spacy_bertsum
-
-    loader = getattr(spacy_bertsum, "load", None)
-    if loader is None:
-        raise BenchmarkError("this version ships no model: pass --model PATH or --untrained")
-    return loader()
+    return load_model(model) if model else load()
 
 
 def _hf_model(nlp):
@@ -222,14 +219,24 @@ def _capture_hook(store: List[Dict[str, Any]]):
     return hook
 
 
-def stage_pipeline(model: Optional[str], texts: List[str], batch_size: int, capture: Optional[Path]) -> Dict[str, Any]:
+def stage_pipeline(model: Optional[str], texts: List[str], batch_size: int, capture: Optional[Path],
+                   int8: bool = False) -> Dict[str, Any]:
     """Time ``nlp.pipe`` over ``texts``; then, untimed, run it again with a
-    pre-hook on the HF model to record every encoder call's tensors."""
+    pre-hook on the HF model to record every encoder call's tensors.
+    int8: quantize the encoder after loading (not part of ``load_s``)."""
     import torch
 
     t0 = time.perf_counter()
     nlp = _load(model)
     load_s = time.perf_counter() - t0
+    extra: Dict[str, Any] = {}
+    if int8:
+        from .quantize import quantize_encoder
+        from .summarize import find_bertsum
+
+        t0 = time.perf_counter()
+        extra["quantized_linear_layers"] = quantize_encoder(nlp, find_bertsum(nlp))
+        extra["quantize_s"] = time.perf_counter() - t0
     for _ in nlp.pipe(texts[:2], batch_size=batch_size):
         pass
     peak = _Peak()
@@ -261,6 +268,7 @@ def stage_pipeline(model: Optional[str], texts: List[str], batch_size: int, capt
         "load_s": load_s,
         "rss_before_mb": rss_before,
         **peaks,
+        **extra,
     }
 
 
@@ -373,7 +381,7 @@ def stage_main(argv: Optional[Sequence[str]] = None) -> None:
     parser = argparse.ArgumentParser(prog="python -m spacy_bertsum.benchmark",
                                      description="Run one benchmark stage (used by `spacy_bertsum benchmark`).")
     parser.add_argument("--stage", required=True,
-                        choices=["build", "pipeline", "encoder", "encoder-no-grad", "lead3", "textrank", "long"])
+                        choices=["build", "pipeline", "pipeline-int8", "encoder", "encoder-no-grad", "lead3", "textrank", "long"])
     parser.add_argument("--result", required=True, type=Path)
     parser.add_argument("--model", default="")
     parser.add_argument("--texts", type=Path, help="JSONL with a 'text' field")
@@ -390,8 +398,8 @@ def stage_main(argv: Optional[Sequence[str]] = None) -> None:
         texts = _read_jsonl_texts(args.texts) if args.texts else []
         if args.stage == "build":
             result = stage_build(args.out_dir)
-        elif args.stage == "pipeline":
-            result = stage_pipeline(model, texts, args.batch_size, args.capture)
+        elif args.stage in ("pipeline", "pipeline-int8"):
+            result = stage_pipeline(model, texts, args.batch_size, args.capture, int8=args.stage == "pipeline-int8")
         elif args.stage in ("encoder", "encoder-no-grad"):
             mode = "inference" if args.stage == "encoder" else "no_grad"
             result = stage_encoder(model, len(texts), args.capture, mode)
@@ -531,8 +539,10 @@ def run_benchmark(
     textrank_model: str = TEXTRANK_MODEL,
     output: Optional[Path] = None,
     print_fn=print,
+    int8: bool = False,
 ) -> Dict[str, Any]:
-    """Run all stages and return (and print, and write to ``output``) the figures."""
+    """Run all stages and return (and print, and write to ``output``) the figures.
+    int8: also time the pipeline with the encoder quantized to int8."""
     if n < 1:
         raise BenchmarkError(f"--n must be at least 1, got {n}")
     if batch_size < 1:
@@ -543,23 +553,24 @@ def run_benchmark(
     if model and untrained:
         raise BenchmarkError("pass either --model or --untrained, not both")
     if not model and not untrained:
-        import spacy_bertsum
+        from .loading import pipeline_path
 
-        if getattr(spacy_bertsum, "load", None) is None:
-            raise BenchmarkError("this version ships no model: pass --model PATH, or --untrained "
-                                 "(speed does not depend on training)")
+        try:
+            pipeline_path()
+        except OSError as err:
+            raise BenchmarkError(f"{err} Or pass --untrained (speed does not depend on training).") from err
     texts = read_texts(Path(data), n)
     workdir = Path(tempfile.mkdtemp(prefix="bertsum-bench-"))
     try:
         return _run_all(texts=texts, data=Path(data), model=model, untrained=untrained, batch_size=batch_size,
                         threads=threads, long_sizes=list(long_sizes), textrank_model=textrank_model,
-                        output=output, workdir=workdir, print_fn=print_fn)
+                        output=output, workdir=workdir, print_fn=print_fn, int8=int8)
     finally:
         shutil.rmtree(workdir, ignore_errors=True)
 
 
 def _run_all(*, texts, data, model, untrained, batch_size, threads, long_sizes, textrank_model, output,
-             workdir: Path, print_fn) -> Dict[str, Any]:
+             workdir: Path, print_fn, int8: bool = False) -> Dict[str, Any]:
     texts_path = workdir / "texts.jsonl"
     _write_jsonl(texts_path, texts)
     header = {
@@ -592,6 +603,10 @@ def _run_all(*, texts, data, model, untrained, batch_size, threads, long_sizes, 
     rows["pipeline"] = _run_stage("pipeline", workdir, threads, model=model, texts=texts_path,
                                   batch_size=batch_size, capture=capture)
     wordpieces = rows["pipeline"].get("wordpieces")
+    if int8:
+        print_fn("(b) pipeline, int8 encoder ...")
+        rows["pipeline_int8"] = _run_stage("pipeline-int8", workdir, threads, model=model, texts=texts_path,
+                                           batch_size=batch_size)
     print_fn("(a) encoder replay ...")
     if capture.exists():
         rows["encoder"] = _run_stage("encoder", workdir, threads, model=model, texts=texts_path, capture=capture)
@@ -607,8 +622,9 @@ def _run_all(*, texts, data, model, untrained, batch_size, threads, long_sizes, 
     else:
         rows["textrank"] = _run_stage("textrank", workdir, threads, texts=texts_path, batch_size=batch_size,
                                       textrank_model=textrank_model)
-    for name in ("encoder", "pipeline", "cli"):
-        _with_rates(rows[name], wordpieces)
+    for name in ("encoder", "pipeline", "pipeline_int8", "cli"):
+        if name in rows:
+            _with_rates(rows[name], wordpieces)
     for name in ("lead3", "textrank"):
         _with_rates(rows[name], None)
 
@@ -621,7 +637,16 @@ def _run_all(*, texts, data, model, untrained, batch_size, threads, long_sizes, 
         "pipeline_over_encoder": {"ratio": ratio, "target": TARGET_RATIO,
                                   "meets_target": None if ratio is None else ratio >= TARGET_RATIO},
     }
+    if int8:
+        speedup = None
+        if rows["pipeline"].get("docs_per_s") and rows["pipeline_int8"].get("docs_per_s"):
+            speedup = rows["pipeline_int8"]["docs_per_s"] / rows["pipeline"]["docs_per_s"]
+        results["int8_over_float_pipeline"] = speedup
     _print_rows(rows, ratio, print_fn)
+    if int8:
+        speedup = results["int8_over_float_pipeline"]
+        print_fn(f"int8 / float pipeline docs/s = {_fmt(speedup, '.2f')}  "
+                 "(its ROUGE cost: `python -m spacy_bertsum evaluate MODEL DATA --int8`)")
 
     if long_sizes:
         long_rows = []
@@ -703,6 +728,8 @@ def _print_rows(rows: Dict[str, Dict[str, Any]], ratio: Optional[float], print_f
     body = []
     notes = []
     for key, label in ROWS:
+        if key not in rows:  # pipeline_int8 without --int8
+            continue
         row = rows[key]
         if "error" in row or "unavailable" in row:
             body.append([label, "-", "-", "-", "-", "-"])

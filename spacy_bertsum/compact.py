@@ -66,6 +66,8 @@ def save_compact(model: Model, path: Path) -> None:
     head = {k: v.detach().to(torch.float16).cpu().contiguous() for k, v in head_module(model).state_dict().items()}
     save_file(delta, str(path / ENCODER_FILE))
     save_file(head, str(path / HEAD_FILE))
+    for name in (ENCODER_FILE, HEAD_FILE):  # safetensors writes them 0600
+        (path / name).chmod(0o644)
     encoder = model.get_ref("encoder")
     meta = {
         "format": FORMAT_VERSION,

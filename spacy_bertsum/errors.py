@@ -107,3 +107,30 @@ class Errors(metaclass=ErrorsWithCodes):
         "(`spacy.load(path)` or `--model PATH`), or train one with "
         "`python -m spacy project run demo`."
     )
+    E021 = (
+        "train_late_windows must be a share between 0.0 and 1.0, got {value!r}. "
+        "Set it in [components.bertsum] (0.0: every training window starts the document)."
+    )
+    E022 = (
+        "Cannot start the '{name}' component from {path}: expected a trained "
+        "pipeline directory with a '{name}/model' folder (e.g. training/model-last) "
+        "whose weights fit the current config. Check "
+        "[initialize.components.{name}] init_from."
+    )
+    E023 = (
+        "The '{name}' component's encoder is quantized to int8 (`--int8`, "
+        "spacy_bertsum.quantize.quantize_encoder), which is for prediction only: "
+        "it cannot be trained or updated. Load the pipeline again without int8 "
+        "to train it."
+    )
+    E024 = (
+        "The '{name}' component's encoder is quantized to int8 and cannot be "
+        "saved: the saved pipeline could not be loaded again. Save the pipeline "
+        "loaded without int8, and quantize after loading instead (`--int8` or "
+        "spacy_bertsum.quantize.quantize_encoder(nlp))."
+    )
+    E025 = (
+        "Cannot quantize the '{name}' encoder to int8: {reason}. int8 dynamic "
+        "quantization runs on the CPU only: drop `--int8`, or run on the CPU "
+        "(without `--gpu-id` / spacy.require_gpu)."
+    )

@@ -15,6 +15,7 @@ from spacy.tokens import Doc, DocBin
 from tqdm import tqdm
 from wasabi import msg
 
+from .loading import load_model
 from .scorer import ROUGE_TYPES, rouge_f
 from .util import SPANS_KEY, get_reference, has_sentences
 
@@ -141,7 +142,7 @@ def print_table(result: Dict) -> None:
     msg.info(
         f"{result['n_docs']} docs; {result['n_longer_than_window']} longer than "
         f"{result['window_wordpieces']} wordpieces (scored in full, not truncated); "
-        f"{result['docs_per_second']} docs/s"
+        f"{result['docs_per_second']} docs/s" + (" (int8 encoder)" if result.get("int8") else "")
     )
 
 
@@ -150,9 +151,7 @@ def load_model_and_gold(
 ) -> Tuple[Language, Iterator[Doc], int]:
     """The pipeline, a stream of the gold docs in ``data_path`` (the first
     ``limit`` if set) and their number."""
-    import spacy
-
-    nlp = spacy.load(model) if not isinstance(model, Language) else model
+    nlp = load_model(model)
     doc_bin = DocBin().from_disk(data_path)
     docs = doc_bin.get_docs(nlp.vocab)
     total = len(doc_bin)
@@ -170,11 +169,20 @@ def evaluate_path(
     limit: int = 0,
     batch_size: int = 32,
     show_progress: bool = True,
+    int8: bool = False,
 ) -> Dict:
+    """Evaluate ``model`` on ``data_path``, print the table, write the JSON.
+    int8: quantize the bertsum encoder to int8 first (CPU only; a
+    ``Language`` passed in is quantized in place); recorded as ``"int8"``."""
     nlp, docs, total = load_model_and_gold(model, data_path, limit)
+    if int8:
+        from .quantize import quantize_encoder
+
+        quantize_encoder(nlp)
     result = evaluate(nlp, docs, batch_size=batch_size, show_progress=show_progress, total=total)
     result["model"] = str(model) if not isinstance(model, Language) else "<in-memory>"
     result["data"] = str(data_path)
+    result["int8"] = int8
     print_table(result)
     if output:
         Path(output).parent.mkdir(parents=True, exist_ok=True)

@@ -1,7 +1,9 @@
 """The BertSum inter-sentence Transformer, in plain PyTorch (no spaCy imports).
 
 Sentence vectors of a document get a sinusoidal position encoding of the
-sentence index, pass through ``n_layers`` pre-norm Transformer encoder layers
+sentence index (capped at ``max_position``: a model trained on the first few
+hundred tokens of news has never seen sentence 40, and without the cap it
+scores such positions erratically), pass through ``n_layers`` pre-norm Transformer encoder layers
 (as PreSumm's ``ExtTransformerEncoder``) and a linear layer that gives one
 logit per sentence. With ``n_layers=0`` this is a position-aware linear scorer.
 
@@ -11,6 +13,7 @@ linearly with the number of sentences instead of quadratically. Training docs
 (a few dozen sentences) fit in one block, where this is plain full attention.
 """
 import math
+from typing import Optional
 
 import torch
 from torch import nn
@@ -36,9 +39,11 @@ class InterSentenceEncoder(nn.Module):
         ff_size: int = 2048,
         dropout: float = 0.1,
         block_size: int = 128,
+        max_position: Optional[int] = None,
     ):
         super().__init__()
         self.width = width
+        self.max_position = max_position
         self.n_layers = n_layers
         self.block_size = block_size
         self.dropout = nn.Dropout(dropout)
@@ -60,18 +65,32 @@ class InterSentenceEncoder(nn.Module):
         self.layer_norm = nn.LayerNorm(width, eps=1e-6)
         self.output = nn.Linear(width, 1)
 
-    def forward(self, sent_vecs: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+    def forward(self, sent_vecs: torch.Tensor, mask: torch.Tensor, offsets=None) -> torch.Tensor:
         """sent_vecs: (batch, n_sents, width); mask: (batch, n_sents), True for
-        real sentences. Returns logits (batch, n_sents), 0 at padding."""
+        real sentences; offsets: optional (batch,) index of each row's first
+        sentence in its document. Returns logits (batch, n_sents), 0 at padding."""
         batch, n_sents, width = sent_vecs.shape
         maskf = mask.to(sent_vecs.dtype)
         x = sent_vecs * maskf.unsqueeze(-1)
-        x = x + sinusoidal_positions(n_sents, width, device=x.device).unsqueeze(0)
+        x = x + self.positions(n_sents, offsets, device=x.device)
         x = self.dropout(x)
         if self.layers is not None and n_sents > 0:
             x = self._blockwise(x, mask)
         logits = self.output(self.layer_norm(x)).squeeze(-1)
         return logits * maskf
+
+    def positions(self, n_sents: int, offsets=None, device=None) -> torch.Tensor:
+        """Position encodings, shape (1 or batch, n_sents, width), for sentences
+        ``offset + 0 .. offset + n_sents - 1`` (offset 0 unless ``offsets`` gives
+        one per doc: training windows that start later in a document). Positions
+        from ``max_position`` on all share the encoding of ``max_position``."""
+        index = torch.arange(n_sents, device=device).unsqueeze(0)
+        if offsets is not None:
+            index = index + offsets.to(device=device, dtype=index.dtype).unsqueeze(1)
+        if self.max_position is not None:
+            index = index.clamp(max=self.max_position)
+        n_table = int(index.max()) + 1 if index.numel() else 1
+        return sinusoidal_positions(n_table, self.width, device=device)[index]
 
     def _blockwise(self, x: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
         batch, n_sents, width = x.shape

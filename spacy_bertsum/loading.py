@@ -1,6 +1,6 @@
 """The trained pipeline shipped inside the package: ``spacy_bertsum.load()``."""
 from pathlib import Path
-from typing import List
+from typing import List, Union
 
 import spacy
 from spacy.language import Language
@@ -28,3 +28,15 @@ def load(name: str = DEFAULT_PIPELINE, **kwargs) -> Language:
     """Load a pipeline shipped with spacy-bertsum (sentencizer + bertsum),
     offline. Keyword arguments go to ``spacy.load`` (e.g. ``exclude``)."""
     return spacy.load(pipeline_path(name), **kwargs)
+
+
+def load_model(model: Union[str, Path, Language], **kwargs) -> Language:
+    """A pipeline from what a user passes as ``--model``: a ``Language`` as is,
+    the name of a pipeline shipped with spacy-bertsum (``en_bertsum_news``,
+    unless a directory of that name exists here), or a path or installed
+    package name for ``spacy.load``."""
+    if isinstance(model, Language):
+        return model
+    if isinstance(model, str) and model in available_pipelines() and not Path(model).exists():
+        return load(model, **kwargs)
+    return spacy.load(model, **kwargs)

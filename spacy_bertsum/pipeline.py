@@ -1,6 +1,7 @@
 """The ``bertsum`` pipeline component: score sentences, select a summary."""
 from pathlib import Path
-from typing import Callable, Dict, Iterable, Iterator, List, Optional, Sequence
+import random
+from typing import Callable, Dict, Iterable, Iterator, List, Optional, Sequence, Union
 
 import numpy
 import srsly
@@ -17,7 +18,7 @@ from .compact import is_compact, load_compact, save_compact
 from .errors import Errors
 from .extensions import install_extensions
 from .selection import SelectionConfig, select_sentences
-from .util import SPANS_KEY, get_sent_scores, has_sentences, sentence_lengths, set_sent_scores
+from .util import SENT_OFFSET_KEY, SPANS_KEY, get_sent_scores, has_sentences, sentence_lengths, set_sent_scores
 
 DEFAULT_MODEL_CONFIG = """
 [model]
@@ -28,6 +29,7 @@ ff_size = 1024
 dropout = 0.1
 block_size = 128
 max_tokens_per_call = 4096
+max_position = 12
 
 [model.encoder]
 @architectures = "spacy-bertsum.TransformerEncoder.v1"
@@ -58,6 +60,7 @@ DEFAULT_MODEL = Config().from_str(DEFAULT_MODEL_CONFIG)["model"]
         "trigram_blocking": True,
         "min_words": 0,
         "train_max_tokens": 0,
+        "train_late_windows": 0.0,
         "save_mode": "full",
         "extensions": {},
         "scorer": {"@scorers": "spacy-bertsum.rouge_scorer.v1"},
@@ -80,6 +83,7 @@ def make_bertsum(
     trigram_blocking: bool,
     min_words: int,
     train_max_tokens: int,
+    train_late_windows: float,
     save_mode: str,
     extensions: Dict[str, str],
     scorer: Optional[Callable],
@@ -96,6 +100,11 @@ def make_bertsum(
     train_max_tokens: in training, only the sentences within the first this
         many tokens are encoded and scored (0: whole docs). Saves time where
         the oracle sentences are near the start, as in news.
+    train_late_windows: with train_max_tokens set, the share of training docs
+        for which the window starts at a random later sentence instead of the
+        first one (its sentences keep their true positions). Prediction
+        encodes long docs window by window; these examples show the model
+        windows that do not start a document, which are rarely summary-worthy.
     save_mode: "full" saves the whole encoder with the pipeline; "compact"
         saves only the trained top encoder layers and the head (float16) and
         rebuilds the rest from the pretrained encoder at load time (see
@@ -116,6 +125,7 @@ def make_bertsum(
             min_words=min_words,
         ),
         train_max_tokens=train_max_tokens,
+        train_late_windows=train_late_windows,
         save_mode=save_mode,
         extensions=extensions,
         scorer=scorer,
@@ -127,6 +137,10 @@ class BertSum(TrainablePipe):
     ``doc.spans[spans_key]`` and the extensions ``doc._.sent_scores``,
     ``doc._.summary_sents``, ``doc._.summary`` and ``span._.bertsum_score``."""
 
+    #: Set by spacy_bertsum.quantize.quantize_encoder: the encoder is int8, so
+    #: the component can predict but not be updated (E023) or saved (E024).
+    int8: bool = False
+
     def __init__(
         self,
         vocab: Vocab,
@@ -136,12 +150,15 @@ class BertSum(TrainablePipe):
         spans_key: str = SPANS_KEY,
         selection: SelectionConfig = SelectionConfig(),
         train_max_tokens: int = 0,
+        train_late_windows: float = 0.0,
         save_mode: str = "full",
         extensions: Optional[Dict[str, str]] = None,
         scorer: Optional[Callable] = None,
     ) -> None:
         if save_mode not in ("full", "compact"):
             raise ValueError(Errors.E019.format(value=save_mode))
+        if not 0.0 <= train_late_windows <= 1.0:
+            raise ValueError(Errors.E021.format(value=train_late_windows))
         self.vocab = vocab
         self.model = model
         self.name = name
@@ -151,6 +168,7 @@ class BertSum(TrainablePipe):
         self.cfg = {
             "spans_key": spans_key,
             "train_max_tokens": train_max_tokens,
+            "train_late_windows": train_late_windows,
             "save_mode": save_mode,
             "extensions": dict(self.extension_names),
             "width": None,
@@ -227,11 +245,40 @@ class BertSum(TrainablePipe):
 
     # -- training -----------------------------------------------------------
 
-    def initialize(self, get_examples: Callable[[], Iterable[Example]], *, nlp: Optional[Language] = None) -> None:
-        """Load the pretrained encoder and create the scoring head."""
+    def initialize(
+        self,
+        get_examples: Callable[[], Iterable[Example]],
+        *,
+        nlp: Optional[Language] = None,
+        init_from: Optional[Union[str, Path]] = None,
+    ) -> None:
+        """Load the pretrained encoder and create the scoring head.
+
+        init_from: a trained pipeline directory (e.g. ``training/model-last``)
+            whose bertsum weights to start from instead: how a CPU run continues
+            from an earlier one (``[initialize.components.bertsum]``). The
+            architecture comes from the current config and must have the same
+            weights (encoder, trainable layers, head sizes).
+        """
         validate_get_examples(get_examples, "BertSum.initialize")
         self.model.initialize()
         self.cfg["width"] = self.model.get_dim("nI")
+        if init_from:
+            self._load_weights_from(Path(init_from))
+
+    def _load_weights_from(self, path: Path) -> None:
+        # A pipeline directory, or the component's own directory in one; the
+        # model is a file (full save) or a directory (compact save).
+        model_dir = next((p for p in (path / self.name / "model", path / "model") if p.exists()), None)
+        if model_dir is None:
+            raise ValueError(Errors.E022.format(path=path, name=self.name))
+        try:
+            if is_compact(model_dir):
+                load_compact(self.model, model_dir)
+            else:
+                self.model.from_disk(model_dir)
+        except ValueError as err:
+            raise ValueError(Errors.E022.format(path=path, name=self.name) + f" ({err})") from err
 
     def update(
         self,
@@ -241,6 +288,8 @@ class BertSum(TrainablePipe):
         sgd: Optional[Optimizer] = None,
         losses: Optional[Dict[str, float]] = None,
     ) -> Dict[str, float]:
+        if self.int8:
+            raise ValueError(Errors.E023.format(name=self.name))
         if losses is None:
             losses = {}
         losses.setdefault(self.name, 0.0)
@@ -254,7 +303,8 @@ class BertSum(TrainablePipe):
             return losses
         set_dropout_rate(self.model, drop)
         logits, backprop = self.model.begin_update(docs)
-        loss, d_logits = self.get_loss(examples, logits)
+        offsets = [doc.user_data.get(SENT_OFFSET_KEY, 0) for doc in docs]
+        loss, d_logits = self.get_loss(examples, logits, offsets)
         backprop(d_logits)
         if sgd is not None:
             self.finish_update(sgd)
@@ -262,27 +312,43 @@ class BertSum(TrainablePipe):
         return losses
 
     def _training_doc(self, doc: Doc) -> Doc:
-        """The doc cut after the last sentence that ends within train_max_tokens."""
+        """The whole sentences of ``doc`` that fit in train_max_tokens, from the
+        first sentence, or (for a share train_late_windows of long docs) from
+        a random later one; such a window records its first sentence's index
+        under SENT_OFFSET_KEY so that positions stay true."""
         limit = self.cfg["train_max_tokens"]
         if not limit or len(doc) <= limit:
             return doc
-        end = 0
-        for length in sentence_lengths(doc):
-            if end and end + length > limit:
+        lengths = sentence_lengths(doc)
+        first = 0
+        late = self.cfg.get("train_late_windows", 0.0)
+        if late and len(lengths) > 1 and random.random() < late:
+            first = random.randrange(1, len(lengths))
+        start = sum(lengths[:first])
+        end = start
+        for length in lengths[first:]:
+            if end > start and end - start + length > limit:
                 break
             end += length
-        return doc[:end].as_doc()
+        window = doc[start:end].as_doc()
+        if first:
+            window.user_data[SENT_OFFSET_KEY] = first
+        return window
 
-    def get_loss(self, examples: Iterable[Example], logits: List) -> tuple:
+    def get_loss(
+        self, examples: Iterable[Example], logits: List, offsets: Optional[List[int]] = None
+    ) -> tuple:
         """Binary cross-entropy between sentence logits and gold labels (a
         sentence is positive when most of its tokens are in a gold span),
-        averaged over all sentences in the batch."""
+        averaged over all sentences in the batch. ``offsets[i]``: the index of
+        the first sentence scored in ``logits[i]`` (training windows)."""
         ops = self.model.ops
         d_logits = []
         total_loss = 0.0
         n_total = sum(len(x) for x in logits)
         for i, (eg, doc_logits) in enumerate(zip(examples, logits)):
-            labels = ops.asarray1f(self.gold_labels(eg, i)[: len(doc_logits)])
+            first = offsets[i] if offsets else 0
+            labels = ops.asarray1f(self.gold_labels(eg, i)[first : first + len(doc_logits)])
             probs = ops.xp.clip(1.0 / (1.0 + ops.xp.exp(-doc_logits)), 1e-7, 1 - 1e-7)
             total_loss += float(-(labels * ops.xp.log(probs) + (1 - labels) * ops.xp.log(1 - probs)).sum())
             d_logits.append((probs - labels) / max(n_total, 1))
@@ -319,6 +385,8 @@ class BertSum(TrainablePipe):
             build_head(self.model, self.cfg["width"])
 
     def to_bytes(self, *, exclude=tuple()) -> bytes:
+        if self.int8:
+            raise ValueError(Errors.E024.format(name=self.name))
         serialize = {
             "cfg": lambda: srsly.json_dumps(self.cfg),
             "model": lambda: self.model.to_bytes(),
@@ -335,6 +403,8 @@ class BertSum(TrainablePipe):
         return self
 
     def to_disk(self, path, *, exclude=tuple()) -> None:
+        if self.int8:
+            raise ValueError(Errors.E024.format(name=self.name))
         serialize = {"cfg": lambda p: srsly.write_json(p, self.cfg)}
         if self.cfg.get("save_mode") == "compact" and has_head(self.model):
             serialize["model"] = lambda p: save_compact(self.model, p)

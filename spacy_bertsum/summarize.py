@@ -32,10 +32,10 @@ from spacy.language import Language
 from spacy.tokens import Doc
 from tqdm import tqdm
 
+from .loading import load, load_model
 from .util import SPANS_KEY, get_sent_scores
 
 __all__ = [
-    "NO_MODEL_MESSAGE",
     "Record",
     "SummarizeStats",
     "UsageError",
@@ -47,10 +47,6 @@ __all__ = [
     "summarize_records",
 ]
 
-NO_MODEL_MESSAGE = (
-    "no shipped model in this version: pass --model PATH "
-    "(train one with `spacy project run demo`)"
-)
 DEFAULT_MAX_CHARS = 5_000_000
 #: The most documents the --html view shows (the rest are counted in a note).
 DEFAULT_HTML_DOCS = 100
@@ -302,10 +298,35 @@ def _records_from_lines(
 # -- the pipeline ---------------------------------------------------------------
 
 
-def load_pipeline(model: Optional[Union[str, Path, Language]] = None, gpu_id: int = -1) -> Language:
-    """The pipeline to summarize with: a ``Language`` as is, a path or package
-    name through ``spacy.load``, or (None) the package's shipped model through
-    ``spacy_bertsum.load()`` when this version has one. Raises UsageError."""
+def load_pipeline(
+    model: Optional[Union[str, Path, Language]] = None, gpu_id: int = -1, *, int8: bool = False
+) -> Language:
+    """The pipeline to summarize with: a ``Language`` as is, the name of a
+    pipeline shipped with spacy-bertsum, a path or package name through
+    ``spacy.load``, or (None) the shipped ``en_bertsum_news`` through
+    ``spacy_bertsum.load()``. Raises UsageError.
+
+    int8: quantize the bertsum encoder to int8 (spacy_bertsum.quantize; CPU
+        only, prediction only). A ``Language`` passed in is quantized in place.
+    """
+    _check_int8(int8, gpu_id)
+    nlp = _load_pipeline(model, gpu_id)
+    if int8:
+        from .quantize import quantize_encoder
+
+        try:
+            quantize_encoder(nlp, find_bertsum(nlp))
+        except ValueError as e:
+            raise UsageError(f"cannot quantize the pipeline to int8: {_describe(e)}") from e
+    return nlp
+
+
+def _check_int8(int8: bool, gpu_id: Optional[int]) -> None:
+    if int8 and gpu_id is not None and gpu_id >= 0:
+        raise UsageError("--int8 runs on the CPU only: drop --gpu-id (or --int8)")
+
+
+def _load_pipeline(model: Optional[Union[str, Path, Language]], gpu_id: int) -> Language:
     if gpu_id is not None and gpu_id >= 0:
         try:
             spacy.require_gpu(gpu_id)
@@ -314,17 +335,12 @@ def load_pipeline(model: Optional[Union[str, Path, Language]] = None, gpu_id: in
     if isinstance(model, Language):
         return model
     if model is None:
-        import spacy_bertsum
-
-        loader = getattr(spacy_bertsum, "load", None)
-        if loader is None:
-            raise UsageError(NO_MODEL_MESSAGE)
         try:
-            return loader()
+            return load()
         except Exception as e:
             raise UsageError(f"cannot load the shipped model: {_describe(e)}") from e
     try:
-        return spacy.load(model)
+        return load_model(model)
     except Exception as e:
         raise UsageError(f"cannot load the pipeline '{model}': {_describe(e)}") from e
 
@@ -591,6 +607,7 @@ def summarize(
     stdout: Optional[IO[bytes]] = None,
     html: Optional[Union[str, Path]] = None,
     html_max_docs: int = DEFAULT_HTML_DOCS,
+    int8: bool = False,
 ) -> SummarizeStats:
     """Summarize every row of ``input`` into JSONL at ``output`` (None or "-": stdout).
 
@@ -606,6 +623,9 @@ def summarize(
         with a "showing N of M" note.
     resume: continue an interrupted run: keep the complete lines of the
         existing output, skip as many input rows, append the rest.
+    int8: quantize the encoder to int8 first (CPU only, not with gpu_id >= 0;
+        see spacy_bertsum.quantize). A ``Language`` passed as ``model`` is
+        quantized in place.
     Raises UsageError (before writing anything) for bad options, a missing
     input or a model that cannot be loaded or cannot summarize.
     """
@@ -617,6 +637,7 @@ def summarize(
         raise UsageError(f"--max-chars must be at least 1, got {max_chars}")
     if stdin_format not in STDIN_FORMATS:
         raise UsageError(f"--stdin-format must be one of {', '.join(STDIN_FORMATS)}, got '{stdin_format}'")
+    _check_int8(int8, gpu_id)
     out_path = None if output is None or str(output) == "-" else Path(output)
     if resume and out_path is None:
         raise UsageError("--resume needs --output PATH (it cannot resume stdout)")
@@ -624,7 +645,7 @@ def summarize(
         raise UsageError(f"--output is a directory: {out_path}")
     _resolve_input(input)  # fail early on a missing input, before loading the model
 
-    nlp = load_pipeline(model, gpu_id)
+    nlp = load_pipeline(model, gpu_id, int8=int8)
     name = find_bertsum(nlp)
     overrides = _selection_overrides(nlp, name, selection)
     nlp.max_length = max_chars

@@ -22,6 +22,9 @@ from spacy.tokens import Doc
 SPANS_KEY = "bertsum"
 REFERENCE_KEY = "bertsum_reference"
 SCORES_KEY = "bertsum_scores"
+#: On a training window cut from later in a document: the index of its first
+#: sentence in the document (read by the model's position encoding).
+SENT_OFFSET_KEY = "bertsum_sent_offset"
 
 
 def get_reference(doc: Doc) -> Optional[List[str]]:

@@ -18,7 +18,7 @@ from spacy.training import Example
 from spacy.util import fix_random_seed
 
 from spacy_bertsum.architectures import has_head
-from spacy_bertsum.util import SPANS_KEY
+from spacy_bertsum.util import SENT_OFFSET_KEY, SPANS_KEY
 
 from conftest import TEXTS, make_examples, tiny_config
 
@@ -584,3 +584,65 @@ def test_train_max_tokens(make_nlp):
     assert all(math.isfinite(loss) and loss > 0 for loss in history)
     # Prediction still scores whole docs.
     assert len(nlp(TEXTS[0])._.sent_scores) == 5
+
+
+def test_late_training_windows_keep_true_positions_and_labels(make_nlp):
+    fix_random_seed(0)
+    nlp = make_nlp(train_max_tokens=12, train_late_windows=1.0)
+    examples = make_examples(nlp, gold_ids=(3,))
+    bertsum = nlp.get_pipe("bertsum")
+    full_labels = bertsum.gold_labels(examples[0])
+    assert full_labels == [0.0, 0.0, 0.0, 1.0, 0.0]
+    firsts = set()
+    for _ in range(30):
+        window = bertsum._training_doc(examples[0].predicted)
+        first = window.user_data[SENT_OFFSET_KEY]
+        firsts.add(first)
+        assert first >= 1
+        sents = list(examples[0].predicted.sents)
+        # The window starts exactly at sentence `first` of the doc.
+        assert window.text.strip().startswith(sents[first].text.strip())
+        assert 0 < len(window) <= max(12, len(sents[first]))
+    assert len(firsts) > 1, "the late window should start at random sentences"
+    # The loss reads the labels of the window's own sentences.
+    logits = [np.zeros((2,), dtype="f")]
+    loss_at_3, _ = bertsum.get_loss(examples[:1], logits, [3])
+    loss_at_1, _ = bertsum.get_loss(examples[:1], logits, [1])
+    assert loss_at_3 == pytest.approx(loss_at_1)  # same label count (one positive)
+    _, d_at_3 = bertsum.get_loss(examples[:1], logits, [3])
+    _, d_at_1 = bertsum.get_loss(examples[:1], logits, [1])
+    assert d_at_3[0][0] < 0 and d_at_3[0][1] > 0  # sentence 3 positive, 4 negative
+    assert d_at_1[0][0] > 0 and d_at_1[0][1] > 0  # sentences 1, 2 negative
+    history = train(nlp, examples, 3)
+    assert all(math.isfinite(loss) and loss > 0 for loss in history)
+
+
+@pytest.mark.parametrize("value", [-0.1, 1.5])
+def test_train_late_windows_out_of_range_raises_e021(make_nlp, value):
+    with pytest.raises(ValueError, match=r"\[E021\]"):
+        make_nlp(train_late_windows=value)
+
+
+def test_initialize_from_a_trained_pipeline(make_nlp, tiny_encoder, tmp_path):
+    fix_random_seed(0)
+    nlp = make_nlp()
+    examples = make_examples(nlp, gold_ids=(1, 2))
+    train(nlp, examples, 10)
+    nlp.to_disk(tmp_path / "stage1")
+    expected = [d._.sent_scores for d in nlp.pipe(TEXTS)]
+
+    # A fresh pipeline from the config, started from stage 1's weights.
+    fresh = make_nlp()
+    fresh.config["initialize"]["components"]["bertsum"] = {"init_from": str(tmp_path / "stage1")}
+    fresh.initialize(lambda: examples)
+    for scores, doc in zip(expected, fresh.pipe(TEXTS)):
+        assert np.allclose(scores, doc._.sent_scores, atol=1e-5)
+    # Without init_from: the pretrained encoder and a new head.
+    untouched = make_nlp()
+    untouched.initialize(lambda: examples)
+    assert not np.allclose(expected[0], untouched(TEXTS[0])._.sent_scores, atol=1e-3)
+
+    broken = make_nlp()
+    broken.config["initialize"]["components"]["bertsum"] = {"init_from": str(tmp_path / "nothing")}
+    with pytest.raises(ValueError, match=r"\[E022\]"):
+        broken.initialize(lambda: examples)

@@ -16,7 +16,6 @@ from typer.testing import CliRunner
 import spacy_bertsum
 from spacy_bertsum.__main__ import app
 from spacy_bertsum.summarize import (
-    NO_MODEL_MESSAGE,
     Record,
     UsageError,
     iter_records,
@@ -176,6 +175,27 @@ def test_selection_options(model_dir, tmp_path):
     assert bad.exit_code == 2 and "ratio" in bad.stderr
 
 
+def test_int8_encoder(model_dir, tmp_path):
+    src = tmp_path / "in.jsonl"
+    _write_jsonl(src, [json.dumps({"id": i, "text": t}) for i, t in enumerate(TEXTS)] + ["{not json"])
+    out = tmp_path / "out.jsonl"
+    result = _invoke(src, "--model", model_dir, "-o", out, "-q", "--int8")
+    assert result.exit_code == 1, result.output  # the bad line only
+    assert _last_line(result) == f"5 rows, 1 failed -> {out}"
+    rows = _read_rows(out)
+    assert [row["id"] for row in rows] == [0, 1, 2, 3, 5]
+    assert rows[-1]["error"].startswith("line 5: invalid JSON")
+    float_rows = _rows(_invoke(src, "--model", model_dir, "-q").stdout)
+    for row, float_row in zip(rows[:4], float_rows):
+        assert "error" not in row and len(row["summary_sents"]) == 3
+        assert row["summary"] == " ".join(row["summary_sents"])
+        assert len(row["scores"]) == len(float_row["scores"]) == 5
+        # int8 moves the tiny model's scores by < 1e-4 (see test_quantize.py)
+        assert row["scores"] == pytest.approx(float_row["scores"], abs=0.01)
+    gpu = _invoke(src, "--model", model_dir, "-q", "--int8", "--gpu-id", "0")
+    assert gpu.exit_code == 2 and "--int8 runs on the CPU only" in gpu.stderr
+
+
 def test_txt_directory_and_glob(model_dir, tmp_path):
     docs = tmp_path / "docs"
     docs.mkdir()
@@ -300,9 +320,11 @@ def test_usage_errors(model_dir, tmp_path, monkeypatch):
     _write_jsonl(src, [json.dumps({"text": SHORT})])
     result = _invoke(src, "--model", tmp_path / "no-such-model")
     assert result.exit_code == 2 and "cannot load the pipeline" in result.stderr
-    assert not hasattr(spacy_bertsum, "load")
+    # No --model and no shipped pipeline (an install without package data).
+    monkeypatch.setattr(spacy_bertsum.loading, "PIPELINES_DIR", tmp_path / "no-pipelines")
     result = _invoke(src)
-    assert result.exit_code == 2 and NO_MODEL_MESSAGE in result.stderr
+    assert result.exit_code == 2 and "cannot load the shipped model" in result.stderr
+    assert "[E020]" in result.stderr
     assert _invoke(tmp_path / "*.nothing", "--model", model_dir).exit_code == 2
     assert _invoke().exit_code == 2  # missing argument
     no_bertsum = spacy.blank("en")
@@ -312,8 +334,10 @@ def test_usage_errors(model_dir, tmp_path, monkeypatch):
     assert result.exit_code == 2 and "no bertsum component" in result.stderr
 
 
-def test_shipped_model_is_used_when_present(model_dir, tmp_path, monkeypatch):
-    monkeypatch.setattr(spacy_bertsum, "load", lambda: spacy.load(model_dir), raising=False)
+def test_shipped_model_is_the_default(model_dir, tmp_path, monkeypatch):
+    # A stand-in for the shipped pipeline, to stay quick (the real one is
+    # tested in test_shipped.py).
+    monkeypatch.setattr(spacy_bertsum.summarize, "load", lambda: spacy.load(model_dir))
     src = tmp_path / "in.jsonl"
     _write_jsonl(src, [json.dumps({"text": SHORT})])
     result = _invoke(src, "-q")
