@@ -20,7 +20,7 @@ def test_workflows_use_defined_commands(project):
     names = {cmd["name"] for cmd in project["commands"]}
     for workflow, steps in project["workflows"].items():
         assert set(steps) <= names, workflow
-    assert project["workflows"]["all"] == ["convert", "train", "train-continue", "evaluate"]
+    assert project["workflows"]["all"] == ["convert", "train", "train-stage2", "train-stage3", "evaluate"]
 
 
 def _train_calls(project):
@@ -33,7 +33,7 @@ def _train_calls(project):
 
 def test_train_overrides_fit_their_config(project):
     calls = list(_train_calls(project))
-    assert {name for name, _ in calls} >= {"train", "train-continue", "train-gpu", "demo-train"}
+    assert {name for name, _ in calls} >= {"train", "train-stage2", "train-stage3", "train-gpu", "demo-train"}
     for name, args in calls:
         config_path = ROOT / args[4]
         overrides = {}
