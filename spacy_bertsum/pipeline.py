@@ -273,10 +273,7 @@ class BertSum(TrainablePipe):
         if model_dir is None:
             raise ValueError(Errors.E022.format(path=path, name=self.name))
         try:
-            if is_compact(model_dir):
-                load_compact(self.model, model_dir)
-            else:
-                self.model.from_disk(model_dir)
+            self._load_model_dir(model_dir)
         except ValueError as err:
             raise ValueError(Errors.E022.format(path=path, name=self.name) + f" ({err})") from err
 
@@ -416,14 +413,18 @@ class BertSum(TrainablePipe):
         path = Path(path)
         if "cfg" not in exclude and (path / "cfg").exists():
             self.cfg.update(srsly.read_json(path / "cfg"))
-        if "model" in exclude:
-            return self
-        if is_compact(path / "model"):
-            load_compact(self.model, path / "model")
+        if "model" not in exclude:
+            self._load_model_dir(path / "model")
+        return self
+
+    def _load_model_dir(self, model_dir: Path) -> None:
+        """Read the model from a compact save (a directory with the trained
+        layers only, see spacy_bertsum.compact) or a full one (a thinc file)."""
+        if is_compact(model_dir):
+            load_compact(self.model, model_dir)
         else:
             self._rebuild_head()
-            self.model.from_disk(path / "model")
-        return self
+            self.model.from_disk(model_dir)
 
 
 def _sigmoid(x: numpy.ndarray) -> numpy.ndarray:
