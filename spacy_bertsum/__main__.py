@@ -25,6 +25,7 @@ def convert_cli(
     limit: int = typer.Option(0, "--limit", help="Write at most this many docs (0: all)"),
     n_process: int = typer.Option(1, "--n-process", help="Processes for sentence segmentation"),
     on_error: str = typer.Option("skip", "--on-error", help="'skip' (report and skip malformed lines) or 'fail'"),
+    keep_fields: str = typer.Option("", "--keep-fields", help="Comma-separated input fields to keep on each doc (e.g. text_form), for `evaluate --by`"),
 ):
     """Convert article/summary JSONL into a DocBin with oracle labels."""
     from .convert import convert
@@ -43,6 +44,7 @@ def convert_cli(
         limit=limit or None,
         n_process=n_process,
         on_error=on_error,
+        keep_fields=[f.strip() for f in keep_fields.split(",") if f.strip()],
     )
     if stats.written == 0:
         msg.fail(f"No docs written from {input_path}", exits=1)
@@ -57,8 +59,11 @@ def evaluate_cli(
     batch_size: int = typer.Option(32, "--batch-size", help="Docs per nlp.pipe batch"),
     gpu_id: int = typer.Option(-1, "--gpu-id", help="GPU id, or -1 for CPU"),
     int8: bool = typer.Option(False, "--int8", help="Quantize the encoder to int8 (dynamic; CPU only) and record it in the metrics"),
+    by: Optional[str] = typer.Option(None, "--by", help="Also report per value of this field (kept by `convert --keep-fields`), e.g. text_form"),
 ):
-    """ROUGE of the model next to Lead-3 and the oracle, on the same docs."""
+    """ROUGE of the model next to Lead-3 and the oracle on the same docs, with
+    each system's paired difference to Lead-3 (95% bootstrap CI) and the share
+    of its picks at late sentence positions."""
     from spacy.cli._util import setup_gpu
 
     from .evaluate import evaluate_path
@@ -66,7 +71,78 @@ def evaluate_cli(
     if int8 and gpu_id >= 0:
         msg.fail("--int8 runs on the CPU only: drop --gpu-id (or --int8)", exits=2)
     setup_gpu(gpu_id)
-    evaluate_path(model, data_path, output, limit=limit, batch_size=batch_size, int8=int8)
+    evaluate_path(model, data_path, output, limit=limit, batch_size=batch_size, int8=int8, by=by)
+
+
+@app.command("split-dev")
+def split_dev_cli(
+    input_path: Path = typer.Argument(..., help="Converted dev file (.spacy) with the field kept (`convert --keep-fields`)", exists=True, dir_okay=False),
+    select_path: Path = typer.Argument(..., help="Output: the model-selection set (.spacy)"),
+    holdout_path: Path = typer.Argument(..., help="Output: the held-back set, never used for selection (.spacy)"),
+    field: str = typer.Option("text_form", "--field", help="Field that names each row's form"),
+    holdout_prefix: str = typer.Option("RAW", "--holdout-prefix", help="Rows whose field starts with this are split between the two sets"),
+    n_holdout: int = typer.Option(500, "--n-holdout", min=0, help="Rows (the last by id) held back"),
+    n_other: int = typer.Option(1000, "--n-other", min=0, help="Rows of the other forms (first in file order) in the selection set"),
+    keep_first: int = typer.Option(500, "--keep-first", min=0, help="The first N rows (used for selection before) are never held back"),
+):
+    """Split a dev file into a selection set and a held-back set (fixed rule: by id)."""
+    from .devsplit import split_dev
+
+    try:
+        n_select, n_hold = split_dev(
+            input_path, select_path, holdout_path, field=field,
+            holdout_prefix=holdout_prefix, n_holdout=n_holdout, n_other=n_other,
+            keep_first=keep_first,
+        )  # fmt: skip
+    except ValueError as e:
+        msg.fail(str(e), exits=1)
+    msg.good(f"{n_select} docs -> {select_path}, {n_hold} held back -> {holdout_path}")
+
+
+@app.command("cache-vectors")
+def cache_vectors_cli(
+    model: str = typer.Argument(..., help="Trained pipeline whose encoder makes the vectors (path, package or en_bertsum_news)"),
+    data_path: Path = typer.Argument(..., help="Gold .spacy file from `convert`", exists=True, dir_okay=False),
+    output: Path = typer.Argument(..., help="Directory for the cache (shards; a stopped run continues)"),
+    limit: int = typer.Option(0, "--limit", min=0, help="Cache the first N docs only (0: all)"),
+    shard_size: int = typer.Option(1000, "--shard-size", min=1, help="Docs per shard"),
+    gpu_id: int = typer.Option(-1, "--gpu-id", help="GPU id, or -1 for CPU"),
+):
+    """Run the pipeline's encoder once over a corpus and cache the sentence
+    vectors its head receives (for `train-head`)."""
+    from spacy.cli._util import setup_gpu
+    from spacy.tokens import DocBin
+
+    from .loading import load_model
+    from .sentvecs import cache_sentence_vectors
+
+    setup_gpu(gpu_id)
+    n_docs = len(DocBin().from_disk(data_path))
+    indices = range(min(limit, n_docs) if limit else n_docs)
+    n = cache_sentence_vectors(load_model(model), data_path, output, indices=indices, shard_size=shard_size)
+    msg.good(f"Cached the sentence vectors of {n} docs in {output}")
+
+
+@app.command(
+    "train-head",
+    context_settings={"allow_extra_args": True, "ignore_unknown_options": True},
+)
+def train_head_cli(
+    ctx: typer.Context,
+    config_path: Path = typer.Argument(..., help="Head training config (e.g. configs/head.cfg)", exists=True, dir_okay=False),
+    output: Path = typer.Option(..., "--output", "-o", help="Output directory (model-best, log.jsonl, dev.json)"),
+):
+    """Train the scoring head on cached sentence vectors (encoder fixed) and
+    save the pipeline with the best head by dev ROUGE. Config overrides as in
+    `spacy train`, e.g. --training.max_steps 2000."""
+    from spacy.cli._util import parse_config_overrides
+
+    from .head_training import train_head_from_config
+
+    try:
+        train_head_from_config(config_path, output, parse_config_overrides(ctx.args))
+    except ValueError as e:
+        msg.fail(str(e), exits=1)
 
 
 @app.command("compact")

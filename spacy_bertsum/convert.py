@@ -8,7 +8,9 @@ an id (``id_field``). Each written ``Doc`` carries:
 * ``doc.spans[SPANS_KEY]``: the greedy ROUGE oracle sentences (each span one
   full sentence, in document order; possibly an empty group);
 * ``doc.user_data[REFERENCE_KEY]``: the reference summary as a list of sentences;
-* ``doc.user_data["bertsum_id"]``: the record's id as a string, when present.
+* ``doc.user_data["bertsum_id"]``: the record's id as a string, when present;
+* ``doc.user_data["bertsum_fields"]``: the values of ``keep_fields`` (e.g.
+  ``text_form`` or ``category``), for evaluation broken down by them.
 
 Malformed lines are never dropped silently: they are reported with their line
 number, and either skipped (``on_error="skip"``) or raise (``on_error="fail"``).
@@ -20,7 +22,7 @@ import sys
 from collections import deque
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Deque, Iterator, List, Optional, Tuple, Union
+from typing import Any, Deque, Dict, Iterator, List, Optional, Sequence, Tuple, Union
 
 import spacy
 from spacy.language import Language
@@ -29,9 +31,9 @@ from tqdm import tqdm
 from wasabi import msg
 
 from .oracle import greedy_oracle
-from .util import REFERENCE_KEY, SPANS_KEY
+from .util import FIELDS_KEY, REFERENCE_KEY, SPANS_KEY
 
-__all__ = ["ConvertStats", "read_jsonl", "load_segmenter", "convert", "ID_KEY"]
+__all__ = ["ConvertStats", "read_jsonl", "load_segmenter", "convert", "ID_KEY", "FIELDS_KEY"]
 
 ID_KEY = "bertsum_id"
 # DocBin's default attrs already include SENT_START; listed explicitly so the
@@ -163,12 +165,15 @@ def convert(
     batch_size: int = 64,
     on_error: str = "skip",
     show_progress: bool = True,
+    keep_fields: Sequence[str] = (),
 ) -> ConvertStats:
     """Convert a JSONL(.gz/.xz) file into a ``.spacy`` DocBin with oracle labels.
 
     limit: the most docs to write (None: all).
     on_error: "skip" records and warns about a malformed line; "fail" raises
         ValueError naming the line and the problem.
+    keep_fields: input fields stored on each doc (as strings, under
+        ``doc.user_data[FIELDS_KEY]``; a missing field is stored as None).
     Returns a :class:`ConvertStats`.
     """
     if on_error not in ("skip", "fail"):
@@ -178,7 +183,7 @@ def convert(
     nlp = load_segmenter(nlp_name_or_pipeline)
     stats = ConvertStats()
     # Per article sent to nlp.pipe, in order: (line_no, reference sentences, id).
-    pending: Deque[Tuple[int, List[str], Optional[str]]] = deque()
+    pending: Deque[Tuple[int, List[str], Optional[str], Dict[str, Optional[str]]]] = deque()
     bar = tqdm(
         total=limit, unit="doc", desc="convert", file=sys.stderr,
         disable=not show_progress, dynamic_ncols=True,
@@ -209,7 +214,8 @@ def convert(
                     report(line_no, f"empty '{summary_field}'")
                     continue
             doc_id = obj.get(id_field)
-            pending.append((line_no, summary, None if doc_id is None else str(doc_id)))
+            fields = {f: None if obj.get(f) is None else str(obj[f]) for f in keep_fields}
+            pending.append((line_no, summary, None if doc_id is None else str(doc_id), fields))
             n_yielded += 1
             yield text
 
@@ -217,7 +223,7 @@ def convert(
     try:
         if limit != 0:
             for doc in nlp.pipe(articles(), n_process=n_process, batch_size=batch_size):
-                line_no, reference, doc_id = pending.popleft()
+                line_no, reference, doc_id, fields = pending.popleft()
                 if not _has_sents(doc):
                     raise ValueError(
                         f"line {line_no}: the pipeline did not set sentence boundaries"
@@ -228,6 +234,8 @@ def convert(
                 doc.user_data[REFERENCE_KEY] = list(reference)
                 if doc_id is not None:
                     doc.user_data[ID_KEY] = doc_id
+                if fields:
+                    doc.user_data[FIELDS_KEY] = fields
                 doc_bin.add(doc)
                 stats.written += 1
                 bar.update(1)

@@ -134,3 +134,21 @@ class Errors(metaclass=ErrorsWithCodes):
         "quantization runs on the CPU only: drop `--int8`, or run on the CPU "
         "(without `--gpu-id` / spacy.require_gpu)."
     )
+    E026 = (
+        "The docs of {path} carry no input fields, so they cannot be split by "
+        "'{field}'. Convert the data with `--keep-fields {field}`."
+    )
+    E027 = (
+        "{path} has {n} docs (after the first --keep-first) whose field starts "
+        "with '{prefix}', fewer than the {wanted} to hold back. Hold back fewer (--n-holdout) or use another "
+        "prefix (--holdout-prefix)."
+    )
+    E028 = (
+        "The head cache {path} has no shards: run `python -m spacy_bertsum "
+        "cache-vectors` on the training data first."
+    )
+    E029 = (
+        "Unknown head training labels '{value}': use \"oracle\" (the greedy "
+        "oracle, 0/1) or \"soft\" (soft labels from several near-optimal oracle "
+        "summaries)."
+    )

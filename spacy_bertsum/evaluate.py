@@ -2,6 +2,10 @@
 
 Every row uses the same sentence splitting (the pipeline's own) and the same
 ROUGE (rouge-score F1 with stemming; ROUGE-Lsum over newline-joined sentences).
+Next to the means: each system's paired difference to Lead-3 with a 95%
+bootstrap confidence interval over documents, where its picks fall (sentence
+positions, and the share at position ``LATE_POSITION`` or later), and the same
+per value of a field kept by ``convert --keep-fields`` (``by``).
 """
 import bisect
 import json
@@ -17,25 +21,47 @@ from wasabi import msg
 
 from .loading import load_model
 from .scorer import ROUGE_TYPES, rouge_f
-from .util import SPANS_KEY, get_reference, has_sentences
+from .significance import paired_bootstrap
+from .util import FIELDS_KEY, SPANS_KEY, get_reference, has_sentences
 
 #: Sentence positions >= this are lumped into one bin, "20+".
 MAX_POSITION = 20
 POSITION_BINS = [str(i) for i in range(MAX_POSITION)] + [f"{MAX_POSITION}+"]
+#: Picks at this 0-based sentence position or later count as "late".
+LATE_POSITION = 10
 
 
 @dataclass
 class RougeTotals:
-    sums: Dict[str, float] = field(default_factory=lambda: {n: 0.0 for n in ROUGE_TYPES})
-    n: int = 0
+    """Per-document ROUGE F1 (0-1) of one system, in document order."""
+
+    scores: Dict[str, List[float]] = field(default_factory=lambda: {n: [] for n in ROUGE_TYPES})
+
+    @property
+    def n(self) -> int:
+        return len(self.scores[ROUGE_TYPES[0]])
 
     def add(self, candidate: List[str], reference: List[str]) -> None:
         for name, value in rouge_f(candidate, reference).items():
-            self.sums[name] += value
-        self.n += 1
+            self.scores[name].append(value)
 
-    def means(self) -> Dict[str, float]:
-        return {name: 100 * total / max(self.n, 1) for name, total in self.sums.items()}
+    def means(self, idx: Optional[List[int]] = None) -> Dict[str, float]:
+        out = {}
+        for name, values in self.scores.items():
+            chosen = values if idx is None else [values[i] for i in idx]
+            out[name] = 100 * sum(chosen) / max(len(chosen), 1)
+        return out
+
+    def diff(self, other: "RougeTotals", idx: Optional[List[int]] = None, seed: int = 0) -> Dict[str, List[float]]:
+        """Paired difference to ``other`` (0-100) per ROUGE type: [mean, low, high]
+        of the 95% bootstrap interval over documents."""
+        out = {}
+        for name in ROUGE_TYPES:
+            a, b = self.scores[name], other.scores[name]
+            if idx is not None:
+                a, b = [a[i] for i in idx], [b[i] for i in idx]
+            out[name] = [round(100 * x, 3) for x in paired_bootstrap(a, b, seed=seed)]
+        return out
 
 
 def lead_sentences(doc: Doc, k: int = 3) -> List[str]:
@@ -76,6 +102,7 @@ def evaluate(
     show_progress: bool = True,
     total: Optional[int] = None,
     on_doc: Optional[Callable[[Doc, Doc], None]] = None,
+    by: Optional[str] = None,
 ) -> Dict:
     """ROUGE (0-100) of the model, Lead-3 and the oracle on ``gold_docs``
     (reference docs as written by ``convert``), plus counts.
@@ -84,12 +111,20 @@ def evaluate(
     were at each 0-based sentence position (keys ``"0"`` ... ``"19"``, ``"20+"``),
     and ``summary_words[system]``: the length in words of each summary (with
     ``"reference"`` for the reference summaries). ``on_doc(gold, predicted)`` is
-    called for every doc, e.g. to keep a few for display."""
+    called for every doc, e.g. to keep a few for display.
+
+    ``vs_lead3[system]``: the paired difference to Lead-3 per ROUGE type,
+    ``[mean, low, high]`` with the 95% bootstrap interval; ``late_share[system]``:
+    the share of its picks at position ``LATE_POSITION`` or later. With ``by``
+    (a field kept by ``convert --keep-fields``), ``groups[value]`` repeats these
+    for the docs with that value."""
     pipe = nlp.get_pipe(pipe_name)
     spans_key = pipe.cfg.get("spans_key", SPANS_KEY)
     tokenizer = encoder_tokenizer(nlp, pipe_name)
     rows = {"model": RougeTotals(), "lead3": RougeTotals(), "oracle": RougeTotals()}
     positions = {name: {b: 0 for b in POSITION_BINS} for name in rows}
+    picks: Dict[str, List[List[int]]] = {name: [] for name in rows}
+    group_of: List[str] = []
     summary_words: Dict[str, List[int]] = {name: [] for name in list(rows) + ["reference"]}
     n_long = n_skipped = 0
     gold_list = [doc for doc in gold_docs]
@@ -114,15 +149,18 @@ def evaluate(
             sents = [s.text.strip() for s in spans]
             rows[name].add(sents, reference)
             summary_words[name].append(n_words(sents))
-            for index in sentence_positions(doc, spans):
+            picks[name].append(sentence_positions(doc, spans))
+            for index in picks[name][-1]:
                 positions[name][position_bin(index)] += 1
+        if by is not None:
+            group_of.append(str((gold.user_data.get(FIELDS_KEY) or {}).get(by)))
         summary_words["reference"].append(n_words(reference))
         if tokenizer is not None and len(tokenizer(doc.text, verbose=False)["input_ids"]) > window:
             n_long += 1
     progress.close()
     seconds = time.perf_counter() - start
-    return {
-        "rouge": {name: totals.means() for name, totals in rows.items() if totals.n},
+    result = {
+        **_summary(rows, picks),
         "n_docs": rows["model"].n,
         "n_skipped_no_reference": n_skipped,
         "n_longer_than_window": n_long,
@@ -132,13 +170,50 @@ def evaluate(
         "positions": {name: counts for name, counts in positions.items() if rows[name].n},
         "summary_words": {name: words for name, words in summary_words.items() if words},
     }
+    if by is not None:
+        result["by"] = by
+        result["groups"] = {
+            value: _summary(rows, picks, [i for i, g in enumerate(group_of) if g == value])
+            for value in sorted(set(group_of))
+        }
+    return result
+
+
+def _summary(rows: Dict[str, RougeTotals], picks: Dict[str, List[List[int]]], idx: Optional[List[int]] = None) -> Dict:
+    """ROUGE means, paired differences to Lead-3 and late-pick shares of the
+    systems on the docs ``idx`` (all when None)."""
+    present = [name for name, totals in rows.items() if totals.n]
+    out: Dict = {"n_docs": rows["model"].n if idx is None else len(idx)}
+    out["rouge"] = {name: rows[name].means(idx) for name in present}
+    if rows["lead3"].n:
+        out["vs_lead3"] = {name: rows[name].diff(rows["lead3"], idx) for name in present if name != "lead3"}
+    out["late_share"] = {}
+    for name in present:
+        docs = picks[name] if idx is None else [picks[name][i] for i in idx]
+        flat = [p for doc in docs for p in doc]
+        out["late_share"][name] = round(sum(p >= LATE_POSITION for p in flat) / max(len(flat), 1), 4)
+    return out
+
+
+def _rows(result: Dict) -> List[List[str]]:
+    rows = []
+    for system, scores in result["rouge"].items():
+        row = [system] + [f"{scores[n]:.2f}" for n in ROUGE_TYPES]
+        diff = result.get("vs_lead3", {}).get(system)
+        row += [f"{diff[n][0]:+.2f} [{diff[n][1]:+.2f}, {diff[n][2]:+.2f}]" for n in ROUGE_TYPES[:2]] if diff else ["", ""]
+        row.append(f"{100 * result['late_share'][system]:.1f}%" if "late_share" in result else "")
+        rows.append(row)
+    return rows
+
+
+TABLE_HEADER = ["system", "ROUGE-1", "ROUGE-2", "ROUGE-Lsum", "R1 - Lead-3 [95% CI]", "R2 - Lead-3 [95% CI]", f"picks at {LATE_POSITION}+"]
 
 
 def print_table(result: Dict) -> None:
-    rows = []
-    for system, scores in result["rouge"].items():
-        rows.append([system] + [f"{scores[n]:.2f}" for n in ROUGE_TYPES])
-    msg.table(rows, header=["system", "ROUGE-1", "ROUGE-2", "ROUGE-Lsum"], divider=True)
+    msg.table(_rows(result), header=TABLE_HEADER, divider=True)
+    for value, group in result.get("groups", {}).items():
+        msg.text(f"{result['by']} = {value} ({group['n_docs']} docs)")
+        msg.table(_rows(group), header=TABLE_HEADER, divider=True)
     msg.info(
         f"{result['n_docs']} docs; {result['n_longer_than_window']} longer than "
         f"{result['window_wordpieces']} wordpieces (scored in full, not truncated); "
@@ -170,6 +245,7 @@ def evaluate_path(
     batch_size: int = 32,
     show_progress: bool = True,
     int8: bool = False,
+    by: Optional[str] = None,
 ) -> Dict:
     """Evaluate ``model`` on ``data_path``, print the table, write the JSON.
     int8: quantize the bertsum encoder to int8 first (CPU only; a
@@ -179,7 +255,7 @@ def evaluate_path(
         from .quantize import quantize_encoder
 
         quantize_encoder(nlp)
-    result = evaluate(nlp, docs, batch_size=batch_size, show_progress=show_progress, total=total)
+    result = evaluate(nlp, docs, batch_size=batch_size, show_progress=show_progress, total=total, by=by)
     result["model"] = str(model) if not isinstance(model, Language) else "<in-memory>"
     result["data"] = str(data_path)
     result["int8"] = int8

@@ -23,11 +23,12 @@ This module has no spaCy dependency.
 """
 import functools
 import re
+from itertools import combinations
 from typing import FrozenSet, List, Sequence, Tuple, Union
 
 from nltk.stem import porter
 
-__all__ = ["rouge_tokens", "ngrams", "rouge_f", "greedy_oracle"]
+__all__ = ["rouge_tokens", "ngrams", "rouge_f", "greedy_oracle", "soft_labels"]
 
 _NON_ALPHANUM_RE = re.compile(r"[^a-z0-9]+")
 # rouge-score uses nltk's PorterStemmer with its default (NLTK_EXTENSIONS) mode.
@@ -124,3 +125,37 @@ def greedy_oracle(
         sel_hit_1 = sel_hit_1 | hit_1[best_i]
         sel_hit_2 = sel_hit_2 | hit_2[best_i]
     return sorted(selected)
+
+
+def soft_labels(sents: Sequence[str], reference: Sequence[str], top_m: int = 8, beam: int = 8, max_sents: int = 3) -> List[float]:
+    """OREO-style soft labels (Xu & Lapata 2023, simplified): score every
+    summary of up to ``max_sents`` sentences drawn from the ``top_m`` sentences
+    with the best single ROUGE, keep the ``beam`` best summaries, and label
+    each sentence with the ROUGE-weighted share of those summaries containing
+    it. The greedy oracle gives one of these summaries a hard 1."""
+    ref_tokens: List[str] = [t for s in reference for t in rouge_tokens(s)]
+    ref1, ref2 = ngrams(ref_tokens, 1), ngrams(ref_tokens, 2)
+    labels = [0.0] * len(sents)
+    if not ref1 or not sents:
+        return labels
+    s1, s2 = [], []
+    for s in sents:
+        toks = rouge_tokens(s)
+        s1.append(ngrams(toks, 1))
+        s2.append(ngrams(toks, 2))
+
+    def score(idx: Tuple[int, ...]) -> float:
+        c1 = frozenset().union(*(s1[i] for i in idx))
+        c2 = frozenset().union(*(s2[i] for i in idx))
+        return rouge_f(len(c1 & ref1), len(c1), len(ref1)) + rouge_f(len(c2 & ref2), len(c2), len(ref2))
+
+    single = sorted(range(len(sents)), key=lambda i: -score((i,)))[:top_m]
+    cands = [c for k in range(1, max_sents + 1) for c in combinations(sorted(single), k)]
+    scored = sorted(((score(c), c) for c in cands), reverse=True)[:beam]
+    total = sum(s for s, _ in scored)
+    if total <= 0:
+        return labels
+    for s, c in scored:
+        for i in c:
+            labels[i] += s / total
+    return labels

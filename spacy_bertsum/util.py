@@ -25,6 +25,8 @@ SCORES_KEY = "bertsum_scores"
 #: On a training window cut from later in a document: the index of its first
 #: sentence in the document (read by the model's position encoding).
 SENT_OFFSET_KEY = "bertsum_sent_offset"
+#: On a gold doc: input fields kept by ``convert --keep-fields`` (a dict).
+FIELDS_KEY = "bertsum_fields"
 
 
 def get_reference(doc: Doc) -> Optional[List[str]]:

@@ -1,4 +1,5 @@
 """`spacy-bertsum benchmark`: one tiny end-to-end run (no assertions on timings)."""
+import pytest
 import json
 
 import spacy
@@ -16,6 +17,7 @@ def test_long_text_has_exactly_n_words():
     assert parse_sizes("1000, 10_000") == [1000, 10000]
 
 
+@pytest.mark.slow
 def test_benchmark_command_runs(tiny_encoder, tmp_path):
     nlp = spacy.blank("en")
     nlp.add_pipe("sentencizer")

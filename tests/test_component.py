@@ -89,6 +89,7 @@ def unique_name():
 # -- creation -----------------------------------------------------------------
 
 
+@pytest.mark.slow
 def test_factory_from_entry_point_without_importing_the_package():
     """`add_pipe("bertsum")` works in a fresh interpreter where user code never
     imports spacy_bertsum (spaCy finds the factory through the entry point), and
@@ -420,6 +421,7 @@ json.dump([[(d.text, d._.summary, d._.sent_scores) for d in docs] for docs in (o
 """
 
 
+@pytest.mark.slow
 def test_pipe_multiprocessing(small_nlp, tmp_path):
     """nlp.pipe(n_process=2) gives the same docs as n_process=1. Run in a child
     interpreter so that a deadlock in the forked workers fails the test instead

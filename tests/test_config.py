@@ -28,6 +28,7 @@ def test_config_loads(path):
     assert set(segmenters) & set(config["training"]["annotating_components"])
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("path", CONFIGS, ids=[p.name for p in CONFIGS])
 def test_spacy_debug_config(path):
     result = subprocess.run(

@@ -20,20 +20,22 @@ def test_workflows_use_defined_commands(project):
     names = {cmd["name"] for cmd in project["commands"]}
     for workflow, steps in project["workflows"].items():
         assert set(steps) <= names, workflow
-    assert project["workflows"]["all"] == ["convert", "train", "train-stage2", "train-stage3", "evaluate"]
+    assert project["workflows"]["all"] == [
+        "convert", "split-dev", "train", "train-stage2", "train-stage3", "cache-vectors", "train-head", "evaluate",
+    ]
 
 
 def _train_calls(project):
     for cmd in project["commands"]:
         for line in cmd["script"]:
             args = shlex.split(line)
-            if args[:4] == ["python", "-m", "spacy", "train"]:
+            if args[:4] == ["python", "-m", "spacy", "train"] or args[:4] == ["python", "-m", "spacy_bertsum", "train-head"]:
                 yield cmd["name"], args
 
 
 def test_train_overrides_fit_their_config(project):
     calls = list(_train_calls(project))
-    assert {name for name, _ in calls} >= {"train", "train-stage2", "train-stage3", "train-gpu", "demo-train"}
+    assert {name for name, _ in calls} >= {"train", "train-stage2", "train-stage3", "train-gpu", "demo-train", "train-head"}
     for name, args in calls:
         config_path = ROOT / args[4]
         overrides = {}

@@ -254,6 +254,7 @@ def run_chromium(browser, profile, *args):
     return subprocess.run(cmd, capture_output=True, text=True, timeout=60)
 
 
+@pytest.mark.slow
 def test_headless_browser(nlp, tmp_path):
     browser = find_chromium()
     if browser is None:

@@ -42,6 +42,7 @@ def shipped():
     return spacy_bertsum.load()
 
 
+@pytest.mark.slow
 def test_loads_offline_in_a_fresh_process():
     env = dict(os.environ, HF_HUB_OFFLINE="1", TRANSFORMERS_OFFLINE="1", HF_DATASETS_OFFLINE="1")
     code = (
@@ -79,6 +80,7 @@ def test_summarizes_news_in_document_order(shipped):
     assert doc._.summary == " ".join(s.text.strip() for s in sents)
 
 
+@pytest.mark.slow
 def test_beats_lead3_on_the_fixed_sample(shipped):
     rows = [json.loads(line) for line in lzma.open(SAMPLE, "rt", encoding="utf8")]
     assert len(rows) == 200

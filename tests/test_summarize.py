@@ -232,6 +232,7 @@ def test_stdin_jsonl_and_txt(model_dir):
     assert rows[1]["summary"] == "" and rows[0]["summary"] and rows[2]["summary"]
 
 
+@pytest.mark.slow
 def test_stdin_through_python_m(model_dir):
     lines = [json.dumps({"id": i, "text": t}) for i, t in enumerate(TEXTS[:2])]
     proc = subprocess.run(

@@ -1,0 +1,367 @@
+"""Train the bertsum scoring head on cached sentence vectors (``sentvecs``).
+
+With the encoder fixed, a training step is only the inter-sentence head over
+whole documents: every sentence, its true position, every document of the
+corpus many times, in minutes on a CPU. The head is the same
+``InterSentenceEncoder`` the component runs, so the result drops into a
+pipeline (:func:`set_head`) and is evaluated there like any other.
+
+Settings come from a config file (``configs/head.cfg``) with a ``[head]``
+block (the head's architecture, as ``spacy-bertsum.BertSumScorer.v1`` takes
+it) and a ``[training]`` block (optimizer, labels, evaluation).
+"""
+import copy
+import json
+import math
+import random
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Dict, List, Optional, Sequence, Tuple
+
+import numpy
+import torch
+from spacy.tokens import DocBin
+from wasabi import msg
+
+from .errors import Errors
+from .inter_sentence import InterSentenceEncoder
+from .scorer import ROUGE_TYPES, rouge_f
+from .selection import SelectionConfig, select_sentences
+from .sentvecs import load_cache
+from .significance import paired_bootstrap
+from .util import FIELDS_KEY, get_reference
+
+LATE_POSITION = 10
+
+
+# ---------------------------------------------------------------------------
+# Dev set: what selection and ROUGE need, read once
+# ---------------------------------------------------------------------------
+
+
+@dataclass
+class DevDoc:
+    sents: List[str]
+    words: List[List[str]]
+    reference: List[str]
+    oracle: List[int]
+    group: str
+
+
+class DevSet:
+    """Cached dev vectors plus the sentence texts and references of their docs,
+    for ROUGE of any head's selections (memoized per doc and selection)."""
+
+    def __init__(
+        self,
+        cache_dir: Path,
+        docbin_path: Path,
+        groups: Optional[Dict[int, str]] = None,
+        group_by: Optional[str] = None,
+    ):
+        """groups: a group name per doc index of ``docbin_path``; or group_by:
+        the field (kept by ``convert --keep-fields``) whose first word names
+        each doc's group (e.g. ``text_form``: LOWERCASED or RAW)."""
+        import spacy
+
+        cache = load_cache(cache_dir)
+        self.vecs, labels, index = cache.vecs, cache.labels, cache.index
+        vocab = spacy.blank("en").vocab
+        all_docs = list(DocBin().from_disk(docbin_path).get_docs(vocab))
+        self.docs: List[DevDoc] = []
+        for i, lab in zip(index, labels):
+            doc = all_docs[i]
+            sents = list(doc.sents)
+            self.docs.append(
+                DevDoc(
+                    sents=[s.text.strip() for s in sents],
+                    words=[[t.lower_ for t in s if not t.is_space] for s in sents],
+                    reference=get_reference(doc) or [],
+                    oracle=[j for j, x in enumerate(lab) if x],
+                    group=_group(doc, i, groups, group_by),
+                )
+            )
+        self._memo: Dict[Tuple[int, Tuple[int, ...]], Tuple[float, ...]] = {}
+
+    def rouge(self, selections: Sequence[Sequence[int]]) -> numpy.ndarray:
+        """(n_docs, 3) ROUGE-1/2/Lsum F1 (0-100) of one selection per doc."""
+        out = numpy.zeros((len(self.docs), len(ROUGE_TYPES)))
+        for d, (doc, chosen) in enumerate(zip(self.docs, selections)):
+            key = (d, tuple(chosen))
+            if key not in self._memo:
+                scores = rouge_f([doc.sents[j] for j in chosen], doc.reference)
+                self._memo[key] = tuple(100 * scores[n] for n in ROUGE_TYPES)
+            out[d] = self._memo[key]
+        return out
+
+    def select(self, scores: Sequence[Sequence[float]], config: SelectionConfig = SelectionConfig()) -> List[List[int]]:
+        return [select_sentences(list(s), doc.words, config) for s, doc in zip(scores, self.docs)]
+
+    def lead(self, k: int = 3) -> List[List[int]]:
+        return [list(range(min(k, len(doc.sents)))) for doc in self.docs]
+
+
+def _group(doc, i: int, groups: Optional[Dict[int, str]], group_by: Optional[str]) -> str:
+    if groups is not None:
+        return groups.get(i, "all")
+    if group_by:
+        value = (doc.user_data.get(FIELDS_KEY) or {}).get(group_by)
+        return str(value).split()[0].rstrip(",") if value else "none"
+    return "all"
+
+
+def late_share(selections: Sequence[Sequence[int]], late: int = LATE_POSITION) -> float:
+    picks = [j for chosen in selections for j in chosen]
+    return sum(1 for j in picks if j >= late) / max(len(picks), 1)
+
+
+def compare(dev: DevSet, system: numpy.ndarray, baseline: numpy.ndarray, selections, seed: int = 0) -> Dict:
+    """ROUGE means, paired difference to ``baseline`` with its 95% CI, and the
+    late-pick share, overall and per group of the dev docs."""
+    out: Dict[str, Dict] = {}
+    groups = sorted({d.group for d in dev.docs})
+    for group in ["all"] + ([g for g in groups if g != "all"] if len(groups) > 1 else []):
+        idx = [i for i, d in enumerate(dev.docs) if group == "all" or d.group == group]
+        row = {"n_docs": len(idx)}
+        for k, name in enumerate(ROUGE_TYPES):
+            row[name] = round(float(system[idx, k].mean()), 3)
+            diff, lo, hi = paired_bootstrap(system[idx, k], baseline[idx, k], seed=seed)
+            row[f"{name}_diff"] = [round(diff, 3), round(lo, 3), round(hi, 3)]
+        row["late_share"] = round(late_share([selections[i] for i in idx]), 4)
+        row["oracle_late_share"] = round(late_share([dev.docs[i].oracle for i in idx]), 4)
+        out[group] = row
+    return out
+
+
+# ---------------------------------------------------------------------------
+# Training
+# ---------------------------------------------------------------------------
+
+
+def build_head(cfg: Dict, width: int) -> InterSentenceEncoder:
+    return InterSentenceEncoder(
+        width,
+        n_layers=cfg["inter_sentence_layers"],
+        heads=cfg["heads"],
+        ff_size=cfg["ff_size"],
+        dropout=cfg["dropout"],
+        block_size=cfg["block_size"],
+        max_position=cfg["max_position"],
+    )
+
+
+def _batch(vecs, labels, idx, max_sents: int):
+    n = [min(len(vecs[i]), max_sents) for i in idx]
+    width = vecs[idx[0]].shape[1]
+    X = numpy.zeros((len(idx), max(n), width), dtype="float32")
+    Y = numpy.zeros((len(idx), max(n)), dtype="float32")
+    M = numpy.zeros((len(idx), max(n)), dtype=bool)
+    for b, (i, k) in enumerate(zip(idx, n)):
+        X[b, :k] = vecs[i][:k]
+        Y[b, :k] = labels[i][:k]
+        M[b, :k] = True
+    return torch.from_numpy(X), torch.from_numpy(Y), torch.from_numpy(M)
+
+
+def _length_buckets(lengths: Sequence[int], batch_size: int, rng: random.Random, pool: int = 50) -> List[List[int]]:
+    """One epoch of batches: shuffled, then sorted by length within pools of
+    ``pool`` batches so that a batch pads little, then the batches shuffled."""
+    order = list(range(len(lengths)))
+    rng.shuffle(order)
+    batches = []
+    for start in range(0, len(order), batch_size * pool):
+        chunk = sorted(order[start : start + batch_size * pool], key=lambda i: lengths[i])
+        batches.extend(chunk[b : b + batch_size] for b in range(0, len(chunk), batch_size))
+    rng.shuffle(batches)
+    return batches
+
+
+@torch.no_grad()
+def predict(head: InterSentenceEncoder, vecs: Sequence[numpy.ndarray], batch_size: int = 64) -> List[numpy.ndarray]:
+    head.eval()
+    order = sorted(range(len(vecs)), key=lambda i: len(vecs[i]))
+    out: List[Optional[numpy.ndarray]] = [None] * len(vecs)
+    for b in range(0, len(order), batch_size):
+        idx = order[b : b + batch_size]
+        X, _, M = _batch(vecs, [numpy.zeros(len(v)) for v in vecs], idx, 10**9)
+        logits = head(X, M).numpy()
+        for r, i in enumerate(idx):
+            out[i] = logits[r, : len(vecs[i])]
+    return out  # type: ignore[return-value]
+
+
+def evaluate_head(head: InterSentenceEncoder, dev: DevSet, lead: Optional[numpy.ndarray] = None) -> Dict:
+    """Dev ROUGE of ``head``'s top-3 (trigram-blocked) selections next to Lead-3:
+    per group, means, paired differences with 95% CIs and late-pick shares."""
+    lead = dev.rouge(dev.lead()) if lead is None else lead
+    sel = dev.select(predict(head, dev.vecs))
+    return compare(dev, dev.rouge(sel), lead, sel)
+
+
+def average_states(states: Sequence[Dict[str, torch.Tensor]]) -> Dict[str, torch.Tensor]:
+    return {k: sum(s[k] for s in states) / len(states) for k in states[0]}
+
+
+def train_head(
+    head: InterSentenceEncoder,
+    train_vecs: Sequence[numpy.ndarray],
+    train_labels: Sequence[numpy.ndarray],
+    dev: DevSet,
+    *,
+    learn_rate: float = 1e-4,
+    warmup_steps: int = 200,
+    max_steps: int = 5000,
+    batch_size: int = 32,
+    eval_frequency: int = 500,
+    max_sents: int = 128,
+    weight_decay: float = 0.01,
+    average_last: int = 0,
+    seed: int = 0,
+    log_path: Optional[Path] = None,
+) -> Tuple[InterSentenceEncoder, List[Dict]]:
+    """Train ``head`` (BCE against ``train_labels``, hard or soft), evaluating
+    dev ROUGE every ``eval_frequency`` steps; returns the head with the best
+    dev score (mean of the three ROUGE F1) and the log. ``average_last``: also
+    try the average of the last N evaluated checkpoints, kept if better."""
+    rng = random.Random(seed)
+    torch.manual_seed(seed)
+    opt = torch.optim.AdamW(head.parameters(), lr=learn_rate, weight_decay=weight_decay)
+    sched = torch.optim.lr_scheduler.LambdaLR(
+        opt, lambda s: min((s + 1) / max(warmup_steps, 1), max(0.0, (max_steps - s) / max(max_steps - warmup_steps, 1)))
+    )
+    lead = dev.rouge(dev.lead())
+    log: List[Dict] = []
+    best_score, best_state = -1.0, None
+    recent: List[Dict[str, torch.Tensor]] = []
+    start = time.time()
+    running = 0.0
+    batches: List[List[int]] = []
+    for step in range(1, max_steps + 1):
+        if not batches:
+            batches = _length_buckets([len(v) for v in train_vecs], batch_size, rng)
+        idx = batches.pop()
+        X, Y, M = _batch(train_vecs, train_labels, idx, max_sents)
+        head.train()
+        logits = head(X, M)
+        loss = torch.nn.functional.binary_cross_entropy_with_logits(logits, Y, reduction="none")
+        loss = (loss * M).sum() / M.sum()
+        opt.zero_grad()
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(head.parameters(), 1.0)
+        opt.step()
+        sched.step()
+        running += float(loss.detach())
+        if step % eval_frequency == 0 or step == max_steps:
+            state = copy.deepcopy(head.state_dict())
+            entries = [("step", state)]
+            if average_last > 1:
+                recent = (recent + [state])[-average_last:]
+                if len(recent) == average_last:
+                    entries.append(("average", average_states(recent)))
+            for kind, st in entries:
+                head.load_state_dict(st)
+                result = evaluate_head(head, dev, lead)
+                score = sum(result["all"][n] for n in ROUGE_TYPES) / 3
+                entry = {"step": step, "kind": kind, "loss": round(running / eval_frequency, 5),
+                         "minutes": round((time.time() - start) / 60, 2), "score": round(score, 3), **result}
+                log.append(entry)
+                if log_path:
+                    with Path(log_path).open("a") as f:
+                        f.write(json.dumps(entry) + "\n")
+                a = result["all"]
+                msg.text(
+                    f"step {step} {kind}: loss {entry['loss']:.4f} R1 {a['rouge1']:.2f} "
+                    f"(Lead-3 {a['rouge1_diff'][0]:+.2f} [{a['rouge1_diff'][1]:+.2f}, {a['rouge1_diff'][2]:+.2f}]) "
+                    f"R2 {a['rouge2']:.2f} RL {a['rougeLsum']:.2f} late {a['late_share']:.3f}",
+                    show=True,
+                )
+                if score > best_score:
+                    best_score, best_state = score, copy.deepcopy(st)
+            head.load_state_dict(state)
+            running = 0.0
+    if best_state is not None:
+        head.load_state_dict(best_state)
+    return head, log
+
+
+# ---------------------------------------------------------------------------
+# A pipeline with a new head; training from a config file
+# ---------------------------------------------------------------------------
+
+HEAD_KEYS = ("inter_sentence_layers", "heads", "ff_size", "dropout", "block_size", "max_position")
+
+
+def head_config(nlp, pipe_name: str = "bertsum") -> Dict:
+    """The head settings of a pipeline's bertsum model (as the config names them)."""
+    attrs = nlp.get_pipe(pipe_name).model.attrs
+    return {key: attrs[key] for key in HEAD_KEYS}
+
+
+def install_head(nlp, head: InterSentenceEncoder, cfg: Dict, pipe_name: str = "bertsum") -> None:
+    """Replace the scoring head of ``nlp``'s bertsum model by ``head`` (built
+    with the settings ``cfg``). :func:`save_pipeline` writes the settings
+    into the saved config, so that the copy rebuilds the same head."""
+    model = nlp.get_pipe(pipe_name).model
+    model.layers[1].shims[0]._model = head
+    model.attrs.update({key: cfg[key] for key in HEAD_KEYS})
+
+
+def save_pipeline(nlp, output: Path, pipe_name: str = "bertsum") -> None:
+    """Save ``nlp`` compact (trained layers and head only), with a config that
+    loads anywhere: the head settings it runs with and no local training paths."""
+    from thinc.api import Config
+
+    nlp.get_pipe(pipe_name).cfg["save_mode"] = "compact"
+    output = Path(output)
+    output.mkdir(parents=True, exist_ok=True)
+    nlp.to_disk(output, exclude=["vocab"])
+    config = Config().from_disk(output / "config.cfg", interpolate=False)
+    config["components"][pipe_name]["save_mode"] = "compact"
+    config["components"][pipe_name]["model"].update(head_config(nlp, pipe_name))
+    for key in ("init_bertsum",):
+        if key in config["paths"]:
+            config["paths"][key] = None
+    config["paths"]["train"] = config["paths"]["dev"] = None
+    config.to_disk(output / "config.cfg")
+
+
+def train_head_from_config(config_path: Path, output: Path, overrides: Dict = {}) -> Dict:
+    """Train a head as ``config_path`` says (see ``configs/head.cfg``) and save
+    ``output/model-best``: the base pipeline with the best head, compact.
+    Also writes ``output/log.jsonl`` (one line per evaluation) and
+    ``output/dev.json`` (the best evaluation)."""
+    from spacy.util import load_config
+
+    from .loading import load_model
+
+    config = load_config(config_path, overrides=overrides, interpolate=True)
+    paths, hcfg, tcfg = config["paths"], dict(config["head"]), dict(config["training"])
+    torch.set_num_threads(tcfg.pop("threads") or torch.get_num_threads())
+    output = Path(output)
+    output.mkdir(parents=True, exist_ok=True)
+    nlp = load_model(paths["base"])
+    dev = DevSet(Path(paths["dev_cache"]), Path(paths["dev"]), group_by=tcfg.pop("group_by"))
+    cache = load_cache(Path(paths["train_cache"]))
+    if not len(cache):
+        raise ValueError(Errors.E028.format(path=paths["train_cache"]))
+    limit = tcfg.pop("max_train_docs")
+    cache = cache.head(limit) if limit else cache
+    label_kind = tcfg.pop("labels")
+    if label_kind not in ("oracle", "soft"):
+        raise ValueError(Errors.E029.format(value=label_kind))
+    vecs = cache.vecs
+    labels = [numpy.asarray(x, dtype="float32") for x in (cache.soft if label_kind == "soft" else cache.labels)]
+    head = build_head(hcfg, vecs[0].shape[1])
+    if tcfg.pop("init_from_base"):
+        head.load_state_dict(nlp.get_pipe("bertsum").model.layers[1].shims[0]._model.state_dict())
+    log_path = output / "log.jsonl"
+    log_path.unlink(missing_ok=True)
+    msg.info(f"Training the head on {len(vecs)} docs; dev: {len(dev.docs)} docs")
+    head, log = train_head(head, vecs, labels, dev, log_path=log_path, **tcfg)
+    best = max(log, key=lambda e: e["score"])
+    (output / "dev.json").write_text(json.dumps(best, indent=2))
+    install_head(nlp, head, hcfg)
+    save_pipeline(nlp, output / "model-best")
+    msg.good(f"Saved {output / 'model-best'} (dev step {best['step']}, {best['kind']}: R1 {best['all']['rouge1']:.2f})")
+    return best

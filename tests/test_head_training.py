@@ -1,0 +1,158 @@
+"""Cached sentence vectors, the head trained on them, the dev split and the
+paired bootstrap."""
+import json
+
+import numpy
+import pytest
+import spacy
+import torch
+from spacy.tokens import DocBin
+
+from spacy_bertsum.convert import convert
+from spacy_bertsum.devsplit import split_dev
+from spacy_bertsum.head_training import (
+    DevSet,
+    build_head,
+    evaluate_head,
+    head_config,
+    install_head,
+    predict,
+    save_pipeline,
+    train_head,
+)
+from spacy_bertsum.oracle import soft_labels
+from spacy_bertsum.sentvecs import cache_sentence_vectors, doc_sentence_vectors, load_cache
+from spacy_bertsum.significance import paired_bootstrap
+from spacy_bertsum.util import get_sent_scores
+
+from conftest import TEXTS
+
+
+def test_paired_bootstrap_interval():
+    rng = numpy.random.default_rng(1)
+    b = rng.normal(40, 10, size=2000)
+    a = b + 1.0 + rng.normal(0, 3, size=2000)
+    diff, low, high = paired_bootstrap(a, b)
+    assert diff == pytest.approx(numpy.mean(a - b))
+    assert low < diff < high
+    assert low > 0.7 and high < 1.3  # SE = 3 / sqrt(2000) ~ 0.07
+    # Pairing matters: the unpaired spread of b alone would be ~0.45.
+    assert high - low < 0.5
+    same = paired_bootstrap(b, b)
+    assert same == (0.0, 0.0, 0.0)
+    with pytest.raises(ValueError):
+        paired_bootstrap(numpy.zeros((2, 2)), numpy.zeros((2, 2)))
+
+
+def test_soft_labels_favour_the_oracle_sentences():
+    sents = [
+        "The storm hit the coast on Monday.",
+        "A bakery gave away bread.",
+        "Thousands of homes lost power after the storm.",
+        "Schools reopen Thursday.",
+    ]
+    reference = ["The storm hit the coast and thousands of homes lost power."]
+    labels = numpy.asarray(soft_labels(sents, reference))
+    assert labels.shape == (4,)
+    assert labels[0] > labels[1] and labels[2] > labels[3]
+    assert 0.0 <= labels.min() and labels.max() <= 1.0 + 1e-6
+    assert not any(soft_labels(sents, []))
+
+
+def _gold_file(tmp_path, rows):
+    src = tmp_path / "rows.jsonl"
+    src.write_text("\n".join(json.dumps(r) for r in rows) + "\n", encoding="utf8")
+    out = tmp_path / "gold.spacy"
+    convert(src, out, keep_fields=["text_form"], show_progress=False)
+    return out
+
+
+def _rows(n):
+    rows = []
+    for i in range(n):
+        text = TEXTS[i % len(TEXTS)]
+        sents = text.split(". ")
+        rows.append({"id": f"{i:03d}", "article": text, "highlights": [sents[1 + i % 2]],
+                     "text_form": "RAW text" if i % 2 else "LOWERCASED text"})
+    return rows
+
+
+def test_split_dev_holds_back_by_id_after_keep_first(tmp_path):
+    gold = _gold_file(tmp_path, _rows(20))
+    select, hold = tmp_path / "select.spacy", tmp_path / "hold.spacy"
+    n_select, n_hold = split_dev(gold, select, hold, n_holdout=3, n_other=4, keep_first=4)
+    vocab = spacy.blank("en").vocab
+    ids = lambda p: [d.user_data["bertsum_id"] for d in DocBin().from_disk(p).get_docs(vocab)]
+    # RAW rows are the odd ids; the last 3 by id (after the first 4 rows) are held back.
+    assert ids(hold) == ["015", "017", "019"]
+    assert set(ids(select)) == {"001", "003", "005", "007", "009", "011", "013", "000", "002", "004", "006"}
+    assert (n_select, n_hold) == (11, 3)
+    with pytest.raises(ValueError, match="keep-first"):
+        split_dev(gold, select, hold, n_holdout=9, keep_first=4)
+    plain = tmp_path / "plain.spacy"
+    src = tmp_path / "plain.jsonl"
+    src.write_text(json.dumps(_rows(1)[0]) + "\n", encoding="utf8")
+    convert(src, plain, show_progress=False)
+    with pytest.raises(ValueError, match="--keep-fields text_form"):
+        split_dev(plain, select, hold)
+
+
+def test_cached_vectors_give_the_pipeline_scores(nlp, tmp_path):
+    """The head on cached vectors scores exactly as the pipeline does."""
+    gold = _gold_file(tmp_path, _rows(6))
+    cache = tmp_path / "cache"
+    assert cache_sentence_vectors(nlp, gold, cache, shard_size=4) == 6
+    loaded = load_cache(cache)
+    vecs, labels, index = loaded.vecs, loaded.labels, loaded.index
+    assert index == list(range(6)) and len(list(cache.glob("shard-*.npz"))) == 2
+    docs = list(DocBin().from_disk(gold).get_docs(nlp.vocab))
+    for doc, lab in zip(docs, labels):
+        assert lab.tolist() == [1 if s.start in {x.start for x in doc.spans["bertsum"]} else 0 for s in doc.sents]
+    # Soft labels: the oracle's sentences get the most weight.
+    for lab, soft in zip(labels, loaded.soft):
+        assert soft.shape == lab.shape and soft[lab == 1].min() >= soft[lab == 0].max(initial=0.0) - 1e-6
+    head = nlp.get_pipe("bertsum").model.layers[1].shims[0]._model
+    logits = predict(head, vecs)
+    for doc, text, lg in zip(docs, (d.text for d in docs), logits):
+        scores = get_sent_scores(nlp(text))
+        assert numpy.allclose(1 / (1 + numpy.exp(-lg)), scores, atol=1e-3)
+    # A stopped run continues: existing shards are kept, not recomputed.
+    first = (cache / "shard-00000.npz").stat().st_mtime_ns
+    cache_sentence_vectors(nlp, gold, cache, shard_size=4)
+    assert (cache / "shard-00000.npz").stat().st_mtime_ns == first
+    assert numpy.allclose(doc_sentence_vectors(nlp, docs[:1])[0], vecs[0], atol=1e-2)
+
+
+def test_trained_head_learns_and_saves(nlp, tmp_path):
+    """On vectors where the label is a direction in vector space, training
+    raises dev ROUGE above the untrained head's, and the saved pipeline with
+    the new head (other head settings) loads and scores like it."""
+    gold = _gold_file(tmp_path, _rows(8))
+    cache = tmp_path / "cache"
+    cache_sentence_vectors(nlp, gold, cache)
+    dev = DevSet(cache, gold, group_by="text_form")
+    assert {d.group for d in dev.docs} == {"RAW", "LOWERCASED"}
+    loaded = load_cache(cache)
+    vecs, labels = loaded.vecs, loaded.labels
+    cfg = dict(head_config(nlp), inter_sentence_layers=0, max_position=4)
+    torch.manual_seed(0)
+    head = build_head(cfg, vecs[0].shape[1])
+    before = evaluate_head(head, dev)
+    head, log = train_head(head, vecs * 20, [l.astype("float32") for l in labels] * 20, dev,
+                           learn_rate=0.01, warmup_steps=5, max_steps=150, batch_size=8,
+                           eval_frequency=50, average_last=2)
+    after = evaluate_head(head, dev)
+    assert after["all"]["rouge1"] > before["all"]["rouge1"]
+    assert {e["kind"] for e in log} == {"step", "average"}
+    assert set(after) == {"all", "RAW", "LOWERCASED"}
+    install_head(nlp, head, cfg)
+    save_pipeline(nlp, tmp_path / "model")
+    loaded = spacy.load(tmp_path / "model")
+    model = loaded.get_pipe("bertsum").model
+    assert model.attrs["inter_sentence_layers"] == 0 and model.attrs["max_position"] == 4
+    assert loaded.config["paths"]["train"] is None
+    docs = list(DocBin().from_disk(gold).get_docs(nlp.vocab))
+    expected = predict(head, vecs)
+    for doc, lg in zip(docs, expected):
+        scores = get_sent_scores(loaded(doc.text))
+        assert numpy.allclose(1 / (1 + numpy.exp(-lg)), scores, atol=2e-3)
