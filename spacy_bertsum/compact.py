@@ -75,6 +75,9 @@ def save_compact(model: Model, path: Path) -> None:
         "trainable_layers": encoder.attrs["trainable_layers"],
         "fingerprint": base_fingerprint(model),
         "n_encoder_tensors": len(delta),
+        # Checked at load time: a flipped byte inside a tensor keeps the file
+        # readable but would silently give NaN scores.
+        "sha256": {name: _sha256(path / name) for name in (ENCODER_FILE, HEAD_FILE)},
     }
     (path / META_FILE).write_text(json.dumps(meta, indent=2), encoding="utf8")
 
@@ -107,6 +110,9 @@ def load_compact(model: Model, path: Path) -> None:
                 path=path, name=meta.get("encoder_name"), loaded=encoder.attrs["encoder_name"]
             )
         )
+    for name, digest in (meta.get("sha256") or {}).items():  # older compact saves have none
+        if not (path / name).exists() or _sha256(path / name) != digest:
+            raise ValueError(Errors.E016.format(path=path / name, err="the file's checksum does not match the one recorded at save time"))
     delta = _read_tensors(path / ENCODER_FILE)
     head = _read_tensors(path / HEAD_FILE)
     transformer = hf_model(model)
@@ -125,6 +131,14 @@ def load_compact(model: Model, path: Path) -> None:
         module.load_state_dict({k: v.to(target[k].dtype) for k, v in head.items()})
     except (KeyError, RuntimeError) as err:
         raise ValueError(Errors.E016.format(path=path / HEAD_FILE, err=err)) from err
+
+
+def _sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with Path(path).open("rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
 
 
 def _read_tensors(path: Path) -> Dict[str, torch.Tensor]:

@@ -152,3 +152,12 @@ class Errors(metaclass=ErrorsWithCodes):
         "oracle, 0/1) or \"soft\" (soft labels from several near-optimal oracle "
         "summaries)."
     )
+    E030 = (
+        "Unknown head training loss '{value}': use \"bce\" (per sentence) or "
+        "\"softmax\" (listwise, per document)."
+    )
+    E031 = (
+        "The '{name}' component scored a sentence as NaN or infinite: its weights "
+        "are damaged or were trained into overflow. Load the pipeline again from "
+        "a good copy (a compact save checks its weight files at load time)."
+    )

@@ -164,6 +164,18 @@ def _batch(vecs, labels, idx, max_sents: int):
     return torch.from_numpy(X), torch.from_numpy(Y), torch.from_numpy(M)
 
 
+def _loss(logits: torch.Tensor, Y: torch.Tensor, M: torch.Tensor, kind: str) -> torch.Tensor:
+    if kind == "bce":
+        loss = torch.nn.functional.binary_cross_entropy_with_logits(logits, Y, reduction="none")
+        return (loss * M).sum() / M.sum()
+    logp = torch.log_softmax(logits.masked_fill(~M, -1e9), dim=-1)
+    mass = (Y * M).sum(-1, keepdim=True)
+    target = (Y * M) / mass.clamp(min=1e-6)
+    per_doc = -(target * logp).sum(-1)
+    has_label = (mass.squeeze(-1) > 0).to(per_doc.dtype)
+    return (per_doc * has_label).sum() / has_label.sum().clamp(min=1.0)
+
+
 def _length_buckets(lengths: Sequence[int], batch_size: int, rng: random.Random, pool: int = 50) -> List[List[int]]:
     """One epoch of batches: shuffled, then sorted by length within pools of
     ``pool`` batches so that a batch pads little, then the batches shuffled."""
@@ -217,13 +229,21 @@ def train_head(
     max_sents: int = 128,
     weight_decay: float = 0.01,
     average_last: int = 0,
+    loss: str = "bce",
     seed: int = 0,
     log_path: Optional[Path] = None,
 ) -> Tuple[InterSentenceEncoder, List[Dict]]:
     """Train ``head`` (BCE against ``train_labels``, hard or soft), evaluating
     dev ROUGE every ``eval_frequency`` steps; returns the head with the best
     dev score (mean of the three ROUGE F1) and the log. ``average_last``: also
-    try the average of the last N evaluated checkpoints, kept if better."""
+    try the average of the last N evaluated checkpoints, kept if better.
+    ``loss``: "bce" (per sentence, as BertSum) or "softmax" (per document: the
+    cross-entropy of a softmax over its sentences against the labels
+    normalized to sum to 1, a listwise loss that ranks sentences against each
+    other, as top-k selection does)."""
+    if loss not in ("bce", "softmax"):
+        raise ValueError(Errors.E030.format(value=loss))
+    loss_kind = loss
     rng = random.Random(seed)
     torch.manual_seed(seed)
     opt = torch.optim.AdamW(head.parameters(), lr=learn_rate, weight_decay=weight_decay)
@@ -244,8 +264,7 @@ def train_head(
         X, Y, M = _batch(train_vecs, train_labels, idx, max_sents)
         head.train()
         logits = head(X, M)
-        loss = torch.nn.functional.binary_cross_entropy_with_logits(logits, Y, reduction="none")
-        loss = (loss * M).sum() / M.sum()
+        loss = _loss(logits, Y, M, loss_kind)
         opt.zero_grad()
         loss.backward()
         torch.nn.utils.clip_grad_norm_(head.parameters(), 1.0)

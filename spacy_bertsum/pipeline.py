@@ -202,8 +202,11 @@ class BertSum(TrainablePipe):
             raise ValueError(Errors.E005)
         if not any(len(doc) for doc in docs):
             return [numpy.zeros((0,), dtype="f") for _ in docs]
-        logits = self.model.predict(docs)
-        return [_sigmoid(self.model.ops.to_numpy(x)) for x in logits]
+        logits = [self.model.ops.to_numpy(x) for x in self.model.predict(docs)]
+        for doc_logits in logits:
+            if not numpy.isfinite(doc_logits).all():
+                raise ValueError(Errors.E031.format(name=self.name))
+        return [_sigmoid(x) for x in logits]
 
     def set_annotations(self, docs: Iterable[Doc], scores: Sequence, **selection_overrides) -> None:
         config = self.selection.updated(**selection_overrides) if selection_overrides else self.selection

@@ -20,6 +20,7 @@ import glob
 import gzip
 import json
 import lzma
+import os
 import sys
 from collections import deque
 from dataclasses import dataclass
@@ -117,13 +118,22 @@ def _doc_row(doc_id: Any, doc: Doc, spans_key: str) -> Dict[str, Any]:
 
 
 def _dumps(row: Dict[str, Any]) -> bytes:
-    """One JSON line, UTF-8. Lone surrogates (from ``\\udXXX`` escapes in
-    the input) cannot be UTF-8 encoded: such a row is written ASCII-escaped."""
-    line = json.dumps(row, ensure_ascii=False)
+    """One strict JSON line (no NaN/Infinity), UTF-8. Lone surrogates (from
+    ``\\udXXX`` escapes in the input) cannot be UTF-8 encoded: such a row is
+    written ASCII-escaped."""
+    line = json.dumps(row, ensure_ascii=False, allow_nan=False)
     try:
         return line.encode("utf8") + b"\n"
     except UnicodeEncodeError:
-        return json.dumps(row, ensure_ascii=True).encode("ascii") + b"\n"
+        return json.dumps(row, ensure_ascii=True, allow_nan=False).encode("ascii") + b"\n"
+
+
+def _same_file(a: Path, b: Path) -> bool:
+    """Whether two paths name one file (after links); False if one is missing."""
+    try:
+        return os.path.samefile(a, b)
+    except OSError:
+        return False
 
 
 def _clean_text(text: str) -> str:
@@ -643,7 +653,11 @@ def summarize(
         raise UsageError("--resume needs --output PATH (it cannot resume stdout)")
     if out_path is not None and out_path.is_dir():
         raise UsageError(f"--output is a directory: {out_path}")
-    _resolve_input(input)  # fail early on a missing input, before loading the model
+    kind, source = _resolve_input(input)  # fail early on a missing input, before loading the model
+    inputs = [source] if kind == "jsonl" else (source if kind == "txt" else [])
+    for flag, target in (("--output", out_path), ("--html", html)):
+        if target is not None and any(_same_file(Path(target), p) for p in inputs):
+            raise UsageError(f"{flag} {target} is an input file: it would be overwritten. Write elsewhere.")
 
     nlp = load_pipeline(model, gpu_id, int8=int8)
     name = find_bertsum(nlp)
@@ -666,7 +680,6 @@ def summarize(
                            max_chars=max_chars, stdin=stdin)
     if stats.resumed:
         records = _skip_for_resume(records, stats.resumed, batch_size)
-    kind, source = _resolve_input(input)
     total = max(len(source) - stats.resumed, 0) if kind == "txt" else None
     sink = _Sink(out_path, append, stdout)
     bar = tqdm(total=total, unit=" docs", desc="summarize", file=sys.stderr,

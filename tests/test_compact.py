@@ -69,3 +69,15 @@ def test_changed_trainable_layers_gives_clear_error(trained_compact):
     _, path = trained_compact
     with pytest.raises(ValueError, match=r"\[E017\]"):
         spacy.load(path, config={"components": {"bertsum": {"model": {"encoder": {"trainable_layers": 2}}}}})
+
+
+def test_flipped_bytes_inside_a_tensor_fail_the_checksum(trained_compact):
+    """The header stays valid, so safetensors reads the file; only the
+    checksum recorded at save time catches it."""
+    _, path = trained_compact
+    weights = path / "bertsum" / "model" / "head.safetensors"
+    data = bytearray(weights.read_bytes())
+    data[-8:] = b"\xff" * 8
+    weights.write_bytes(bytes(data))
+    with pytest.raises(ValueError, match=r"\[E016\].*checksum"):
+        spacy.load(path)

@@ -100,3 +100,41 @@ def test_demo_sized_training_improves_rouge(tiny_encoder, tmp_path):
     before = evaluate(untrained, gold_docs, show_progress=False)["rouge"]["model"]["rouge1"]
     assert after > before + 5
     assert after > 80
+
+
+def test_paired_differences_late_picks_and_groups(nlp, tmp_path):
+    """vs_lead3 is the paired mean difference (with a CI around it), late_share
+    counts picks at position 10+, and --by repeats both per field value."""
+    from spacy_bertsum.evaluate import LATE_POSITION
+    from spacy_bertsum.util import FIELDS_KEY
+
+    long_text = " ".join(f"Sentence number {i} talks about topic {i}." for i in range(14))
+    rows = [
+        {"id": str(i), "article": text, "highlights": [text.split(". ")[-1]],
+         "text_form": "RAW x" if i % 2 else "LOWERCASED y"}
+        for i, text in enumerate(TEXTS + [long_text, long_text])
+    ]
+    src = tmp_path / "rows.jsonl"
+    src.write_text("\n".join(json.dumps(r) for r in rows) + "\n", encoding="utf8")
+    gold = tmp_path / "gold.spacy"
+    convert(src, gold, keep_fields=["text_form"], show_progress=False)
+    docs = list(DocBin().from_disk(gold).get_docs(nlp.vocab))
+    assert docs[1].user_data[FIELDS_KEY] == {"text_form": "RAW x"}
+    result = evaluate(nlp, docs, show_progress=False, by="text_form")
+    rouge = result["rouge"]
+    for name in ("rouge1", "rouge2", "rougeLsum"):
+        diff, low, high = result["vs_lead3"]["model"][name]
+        assert diff == pytest.approx(rouge["model"][name] - rouge["lead3"][name], abs=1e-3)
+        assert low <= diff <= high
+    assert "lead3" not in result["vs_lead3"]
+    # The oracle picks the last sentence: on the two 14-sentence docs that is late.
+    assert result["late_share"]["lead3"] == 0.0
+    assert result["late_share"]["oracle"] == pytest.approx(2 / len(rows), abs=1e-3)
+    assert LATE_POSITION == 10
+    groups = result["groups"]
+    assert set(groups) == {"RAW x", "LOWERCASED y"}
+    assert sum(g["n_docs"] for g in groups.values()) == len(rows)
+    raw = groups["RAW x"]
+    lead_r1 = [rouge_f([s.text.strip() for s in list(d.sents)[:3]], [r["highlights"][0]])["rouge1"]
+               for d, r in zip(docs, rows) if r["text_form"] == "RAW x"]
+    assert raw["rouge"]["lead3"]["rouge1"] == pytest.approx(_mean(lead_r1))

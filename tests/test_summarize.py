@@ -415,3 +415,42 @@ def test_html_view_of_the_batch_is_capped_with_a_note(model_dir, tmp_path):
     rows = _read_rows(out)
     n_selected = sum(len(row["summary_sents"]) for row in rows[:2])
     assert markup.count("bertsum-selected") == n_selected
+
+
+def test_output_that_is_an_input_is_refused(model_dir, tmp_path):
+    src = tmp_path / "in.jsonl"
+    _write_jsonl(src, [json.dumps({"text": SHORT})])
+    before = src.read_bytes()
+    link = tmp_path / "link.jsonl"
+    link.symlink_to(src)
+    for args in (["--output", src], ["--output", link], ["--resume", "--output", src], ["--html", src]):
+        result = _invoke(src, "--model", model_dir, *args)
+        assert result.exit_code == 2, args
+        assert "is an input file" in result.stderr
+        assert src.read_bytes() == before
+    txt = tmp_path / "docs"
+    txt.mkdir()
+    (txt / "a.txt").write_text(SHORT, encoding="utf8")
+    result = _invoke(txt, "--model", model_dir, "--output", txt / "a.txt")
+    assert result.exit_code == 2 and (txt / "a.txt").read_text(encoding="utf8") == SHORT
+
+
+def test_non_finite_scores_are_error_rows_never_nan(model_dir, tmp_path):
+    """Damaged weights that give NaN scores: a clear error (E031), caught by
+    the CLI's check before the first row; never NaN in the output, never a
+    silent Lead-3 summary."""
+    import torch
+
+    nlp = spacy.load(model_dir)
+    head = nlp.get_pipe("bertsum").model.layers[1].shims[0]._model
+    with torch.no_grad():
+        head.output.bias.fill_(float("nan"))
+    with pytest.raises(ValueError, match=r"\[E031\]"):
+        nlp(SHORT)
+    nlp.to_disk(tmp_path / "nan_model")
+    src = tmp_path / "in.jsonl"
+    _write_jsonl(src, [json.dumps({"text": SHORT}), json.dumps({"text": SHORT})])
+    result = _invoke(src, "--model", tmp_path / "nan_model", "--output", tmp_path / "out.jsonl")
+    text = (tmp_path / "out.jsonl").read_text(encoding="utf8") if (tmp_path / "out.jsonl").exists() else ""
+    assert "NaN" not in text and "NaN" not in result.stdout
+    assert result.exit_code == 2 and "[E031]" in result.stderr
