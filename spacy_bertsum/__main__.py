@@ -202,7 +202,7 @@ def show_cli(
     reference = get_reference(gold) or []
     text = doc.text if len(doc.text) <= 700 else doc.text[:700] + " ..."
     msg.divider("Article")
-    print(text)
+    print(_printable(text))
     systems = {
         "bertsum": [s.text.strip() for s in doc._.summary_sents],
         "lead-3": lead_sentences(doc),
@@ -210,9 +210,19 @@ def show_cli(
     for name, sents in systems.items():
         scores = rouge_f(sents, reference)
         msg.divider(f"{name} summary (R1 {100 * scores['rouge1']:.1f}, R2 {100 * scores['rouge2']:.1f}, RLsum {100 * scores['rougeLsum']:.1f})")
-        print("\n".join(sents))
+        print(_printable("\n".join(sents)))
     msg.divider("Reference")
-    print("\n".join(reference))
+    print(_printable("\n".join(reference)))
+
+
+def _printable(text: str) -> str:
+    """``text`` without terminal escape sequences and other control
+    characters (an article must not drive the terminal); newlines and tabs stay."""
+    import re
+    import unicodedata
+
+    text = re.sub(r"\x1b\[[0-?]*[ -/]*[@-~]|\x1b[@-_]", "", text)
+    return "".join(ch for ch in text if ch in "\n\t" or unicodedata.category(ch) != "Cc")
 
 
 @app.command("summarize")

@@ -335,12 +335,14 @@ def serve(
     docs: Union[Doc, Iterable[Doc]],
     *,
     port: int = 5000,
-    host: str = "0.0.0.0",
+    host: str = "127.0.0.1",
     auto_select_port: bool = False,
     **render_kwargs,
 ) -> None:
     """Serve the ``render`` page over HTTP until Ctrl-C, like ``displacy.serve``.
 
+    host: the interface to listen on: this machine only by default; "0.0.0.0"
+        serves every interface (the page shows the articles: mind who can reach it).
     render_kwargs: passed to ``render`` (``page`` is always True).
     """
     from wsgiref import simple_server
@@ -352,7 +354,8 @@ def serve(
     markup = render(docs, **render_kwargs)
     httpd = simple_server.make_server(host, port, make_app(markup))
     shown_host = "localhost" if host in ("0.0.0.0", "::", "") else host
-    print(f"\nServing on http://{shown_host}:{port} ... (Ctrl-C to stop)\n", flush=True)
+    note = " (all interfaces)" if host in ("0.0.0.0", "::", "") else ""
+    print(f"\nServing on http://{shown_host}:{port}{note} ... (Ctrl-C to stop)\n", flush=True)
     try:
         httpd.serve_forever()
     except KeyboardInterrupt:

@@ -138,3 +138,20 @@ def test_paired_differences_late_picks_and_groups(nlp, tmp_path):
     lead_r1 = [rouge_f([s.text.strip() for s in list(d.sents)[:3]], [r["highlights"][0]])["rouge1"]
                for d, r in zip(docs, rows) if r["text_form"] == "RAW x"]
     assert raw["rouge"]["lead3"]["rouge1"] == pytest.approx(_mean(lead_r1))
+
+
+def test_show_strips_terminal_escapes(nlp, tmp_path):
+    from typer.testing import CliRunner
+
+    from spacy_bertsum.__main__ import app
+
+    src = tmp_path / "rows.jsonl"
+    text = "The storm \x1b[2J\x1b[31mhit the coast on Monday. Thousands of homes lost power. Schools reopen."
+    src.write_text(json.dumps({"id": "1", "article": text, "highlights": ["Homes lost power."]}) + "\n", encoding="utf8")
+    gold = tmp_path / "gold.spacy"
+    convert(src, gold, show_progress=False)
+    nlp.to_disk(tmp_path / "model")
+    result = CliRunner().invoke(app, ["show", str(tmp_path / "model"), str(gold)])
+    assert result.exit_code == 0, result.output
+    assert "\x1b[2J" not in result.stdout and "\x1b[31m" not in result.stdout
+    assert "The storm hit the coast" in result.stdout

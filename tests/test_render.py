@@ -314,3 +314,21 @@ def test_jupyter(nlp, monkeypatch):
     monkeypatch.setattr(render_module, "_in_jupyter", lambda: False)
     assert render(doc).startswith("<div")
     assert render(doc, jupyter=True) is None and len(shown) == 2
+
+
+def test_serve_listens_on_this_machine_only_by_default(nlp, monkeypatch, capsys):
+    from wsgiref import simple_server
+
+    seen = {}
+
+    class Stop(Exception):
+        pass
+
+    def fake_make_server(host, port, app):
+        seen["host"] = host
+        raise Stop()
+
+    monkeypatch.setattr(simple_server, "make_server", fake_make_server)
+    with pytest.raises(Stop):
+        serve(nlp("One sentence here. Another one."), port=5123, auto_select_port=True)
+    assert seen["host"] == "127.0.0.1"
