@@ -193,7 +193,7 @@ def _find_layer_list(hf_model):
 # ---------------------------------------------------------------------------
 
 
-@registry.architectures("spacy-bertsum.BertSumScorer.v1")
+@registry.architectures("spacy-bertsum.BertSumModel.v1")
 def build_bertsum_model(
     encoder: Model[List[Doc], List[Floats2d]],
     inter_sentence_layers: int = 2,
@@ -242,6 +242,11 @@ def build_bertsum_model(
             "max_position": max_position,
         },
     )
+
+
+# The name before 0.2 ("scorer" read like spaCy's scorers): saved pipelines
+# and configs that use it keep working.
+registry.architectures.register("spacy-bertsum.BertSumScorer.v1", func=build_bertsum_model)
 
 
 def has_head(model: Model) -> bool:

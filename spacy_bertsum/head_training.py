@@ -7,7 +7,7 @@ corpus many times, in minutes on a CPU. The head is the same
 pipeline (:func:`set_head`) and is evaluated there like any other.
 
 Settings come from a config file (``configs/head.cfg``) with a ``[head]``
-block (the head's architecture, as ``spacy-bertsum.BertSumScorer.v1`` takes
+block (the head's architecture, as ``spacy-bertsum.BertSumModel.v1`` takes
 it) and a ``[training]`` block (optimizer, labels, evaluation).
 """
 import copy

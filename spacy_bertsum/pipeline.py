@@ -22,7 +22,7 @@ from .util import SENT_OFFSET_KEY, SPANS_KEY, get_sent_scores, has_sentences, se
 
 DEFAULT_MODEL_CONFIG = """
 [model]
-@architectures = "spacy-bertsum.BertSumScorer.v1"
+@architectures = "spacy-bertsum.BertSumModel.v1"
 inter_sentence_layers = 2
 heads = 8
 ff_size = 1024
@@ -90,7 +90,7 @@ def make_bertsum(
 ) -> "BertSum":
     """Score each sentence with a BertSum model and keep the best as a summary.
 
-    model: scores each sentence of a doc (spacy-bertsum.BertSumScorer.v1).
+    model: scores each sentence of a doc (spacy-bertsum.BertSumModel.v1).
     spans_key: the span group holding the selected sentences (and, on
         reference docs, the gold sentences).
     top_k, ratio, max_words, trigram_blocking, min_words: how sentences are

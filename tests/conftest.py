@@ -61,7 +61,7 @@ def tiny_config(encoder_path: str, **overrides) -> dict:
     """A bertsum config using the tiny encoder, small and fast."""
     config = {
         "model": {
-            "@architectures": "spacy-bertsum.BertSumScorer.v1",
+            "@architectures": "spacy-bertsum.BertSumModel.v1",
             "inter_sentence_layers": 1,
             "heads": 2,
             "ff_size": 32,

@@ -55,3 +55,12 @@ def test_config_builds_pipeline_without_loading_weights(path):
     transformer = bertsum.model.get_ref("encoder").get_ref("transformer")
     assert transformer.attrs["has_transformer"] is False
     assert transformer.layers[0].shims[0]._hfmodel.transformer is None
+
+
+def test_old_model_name_still_builds():
+    """Pipelines saved before 0.2 name the model spacy-bertsum.BertSumScorer.v1."""
+    from spacy.util import registry
+
+    assert registry.architectures.get("spacy-bertsum.BertSumScorer.v1") is registry.architectures.get(
+        "spacy-bertsum.BertSumModel.v1"
+    )
