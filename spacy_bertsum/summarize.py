@@ -556,7 +556,14 @@ class _Sink:
         self.path = path
         if path is not None:
             path.parent.mkdir(parents=True, exist_ok=True)
-            self.file: IO[bytes] = path.open("ab" if append else "wb")
+            # Lock before truncating: a second run on the same --output must
+            # not empty the first one's file.
+            self.file: IO[bytes] = path.open("ab")
+            if not _try_lock(self.file):
+                self.file.close()
+                raise UsageError(f"another run is writing {path}: wait for it, or write elsewhere")
+            if not append:
+                self.file.truncate(0)
         else:
             if stdout is None:
                 sys.stdout.flush()
@@ -574,6 +581,22 @@ class _Sink:
             self.file.close()
         else:
             self.file.flush()
+
+
+def _try_lock(file: IO[bytes]) -> bool:
+    """An exclusive, non-blocking lock on an open file (released when it is
+    closed or the process ends); True where locks are not supported."""
+    try:
+        import fcntl
+    except ImportError:  # Windows
+        return True
+    try:
+        fcntl.flock(file.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        return False
+    except OSError:
+        return True
+    return True
 
 
 class _TextAsBinary:

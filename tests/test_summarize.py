@@ -454,3 +454,19 @@ def test_non_finite_scores_are_error_rows_never_nan(model_dir, tmp_path):
     text = (tmp_path / "out.jsonl").read_text(encoding="utf8") if (tmp_path / "out.jsonl").exists() else ""
     assert "NaN" not in text and "NaN" not in result.stdout
     assert result.exit_code == 2 and "[E031]" in result.stderr
+
+
+def test_second_writer_on_the_same_output_is_refused(model_dir, tmp_path):
+    import fcntl
+
+    src = tmp_path / "in.jsonl"
+    _write_jsonl(src, [json.dumps({"text": SHORT})])
+    out = tmp_path / "out.jsonl"
+    out.write_bytes(b'{"id": 1, "partial": true}\n')
+    with out.open("ab") as first_run:  # another run holds the output
+        fcntl.flock(first_run.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+        result = _invoke(src, "--model", model_dir, "--output", out)
+        assert result.exit_code == 2 and "another run is writing" in result.stderr
+        assert out.read_bytes() == b'{"id": 1, "partial": true}\n'
+    result = _invoke(src, "--model", model_dir, "--output", out)
+    assert result.exit_code == 0 and len(_read_rows(out)) == 1
