@@ -244,6 +244,7 @@ def test_stdin_through_python_m(model_dir):
     assert proc.stderr.decode().strip().splitlines()[-1] == "2 rows, 0 failed -> stdout"
 
 
+@pytest.mark.slow
 def test_console_script_help():
     script = Path(sys.executable).parent / ("spacy-bertsum" + (".exe" if os.name == "nt" else ""))
     proc = subprocess.run([str(script), "--help"], capture_output=True, timeout=120)
