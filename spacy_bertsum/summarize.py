@@ -22,6 +22,7 @@ import json
 import lzma
 import os
 import sys
+import zlib
 from collections import deque
 from dataclasses import dataclass
 from itertools import islice
@@ -166,12 +167,19 @@ def _open_binary(path: Path) -> IO[bytes]:
 
 def _decoded_lines(lines: Iterable[bytes]) -> Iterator[Tuple[int, str]]:
     """``(line_number, text)`` for every line, decoded leniently (invalid UTF-8
-    becomes U+FFFD), without the line break; a UTF-8 BOM is dropped."""
-    for line_no, raw in enumerate(lines, 1):
-        line = raw.decode("utf8", errors="replace")
-        if line_no == 1:
-            line = line.lstrip("\ufeff")
-        yield line_no, line.rstrip("\n").rstrip("\r")
+    becomes U+FFFD), without the line break; a UTF-8 BOM is dropped. Line
+    breaks are ``\\n``, ``\\r\\n`` or a lone ``\\r`` (old Mac files), as in
+    Python's universal newlines."""
+    line_no = 0
+    for raw in lines:
+        text = raw.decode("utf8", errors="replace")
+        if line_no == 0:
+            text = text.lstrip("\ufeff")
+        text = text[:-1] if text.endswith("\n") else text
+        text = text[:-1] if text.endswith("\r") else text
+        for part in text.split("\r") if "\r" in text else [text]:
+            line_no += 1
+            yield line_no, part
 
 
 def _jsonl_record(line_no: int, line: str, text_field: str, id_field: str, max_chars: int) -> Record:
@@ -300,7 +308,7 @@ def _records_from_lines(
                 yield _text_record(line_no, f"line {line_no}", line, max_chars)
             else:
                 yield _jsonl_record(line_no, line, text_field, id_field, max_chars)
-    except (OSError, EOFError, lzma.LZMAError) as e:  # truncated or corrupt .gz/.xz
+    except (OSError, EOFError, lzma.LZMAError, zlib.error) as e:  # truncated or corrupt .gz/.xz
         where = f"line {last + 1}"
         yield Record(last + 1, where, row=error_row(last + 1, where, f"cannot read the input past this point ({_describe(e)})"))
 

@@ -471,3 +471,39 @@ def test_second_writer_on_the_same_output_is_refused(model_dir, tmp_path):
         assert out.read_bytes() == b'{"id": 1, "partial": true}\n'
     result = _invoke(src, "--model", model_dir, "--output", out)
     assert result.exit_code == 0 and len(_read_rows(out)) == 1
+
+
+def test_corrupt_gzip_stream_ends_in_an_error_row(model_dir, tmp_path):
+    """Data damaged inside a .gz stream (zlib.error, not an OSError): the rows
+    before it, then one error row naming the line, the summary line, exit 1."""
+    import gzip
+
+    rows = [json.dumps({"id": i, "text": f"{SHORT} Row {i} has its own words {'x' * (i % 7)}."}) for i in range(200)]
+    src = tmp_path / "in.jsonl.gz"
+    src.write_bytes(gzip.compress(("\n".join(rows) + "\n").encode("utf8")))
+    data = bytearray(src.read_bytes())
+    middle = len(data) // 2
+    data[middle : middle + 16] = b"\xff" * 16  # an invalid deflate block: zlib.error
+    src.write_bytes(bytes(data))
+    out = tmp_path / "out.jsonl"
+    result = _invoke(src, "--model", model_dir, "--output", out)
+    assert result.exit_code == 1, result.output
+    written = _read_rows(out)
+    # The damaged block may first decompress to garbage lines (invalid JSON
+    # rows) before zlib gives up.
+    assert "cannot read the input" in written[-1]["error"] and "decompressing" in written[-1]["error"]
+    assert written[0].get("error") is None and written[0]["summary"]
+    assert [row["id"] for row in written[:50]] == list(range(50))
+    assert result.stderr.strip().splitlines()[-1].endswith(f"-> {out}")
+
+
+def test_cr_only_line_endings_are_line_breaks(model_dir, tmp_path):
+    src = tmp_path / "in.jsonl"
+    lines = [json.dumps({"id": i, "text": SHORT}) for i in range(3)]
+    src.write_bytes(("\r".join(lines) + "\r").encode("utf8"))
+    result = _invoke(src, "--model", model_dir, "--output", tmp_path / "out.jsonl")
+    assert result.exit_code == 0, result.output
+    assert [row["id"] for row in _read_rows(tmp_path / "out.jsonl")] == [0, 1, 2]
+    src.write_bytes(("\r\n".join(lines) + "\r\n").encode("utf8"))
+    result = _invoke(src, "--model", model_dir, "--output", tmp_path / "out2.jsonl")
+    assert [row["id"] for row in _read_rows(tmp_path / "out2.jsonl")] == [0, 1, 2]
