@@ -222,9 +222,14 @@ def _txt_file_record(path: Path, max_chars: int) -> Record:
         if size > 4 * max_chars:  # UTF-8: at most 4 bytes per character
             problem = f"file has {size} bytes, more than {max_chars} characters (--max-chars)"
             return Record(name, name, row=error_row(name, name, problem))
-        text = path.read_bytes().decode("utf8", errors="replace")
+        data = path.read_bytes()
     except OSError as e:
         return Record(name, name, row=error_row(name, name, f"cannot read the file ({_describe(e)})"))
+    try:
+        text = data.decode("utf8")
+    except UnicodeDecodeError as e:
+        problem = f"not UTF-8 text (byte {e.start}): convert the file to UTF-8 (e.g. iconv -f latin1 -t utf-8)"
+        return Record(name, name, row=error_row(name, name, problem))
     return _text_record(name, name, text.lstrip("\ufeff"), max_chars)
 
 
@@ -235,7 +240,11 @@ def _resolve_input(input: Union[str, Path]) -> Tuple[str, Any]:
         return "stdin", None
     path = Path(spec)
     if path.is_dir():
-        files = sorted((p for p in path.iterdir() if p.suffix.lower() == ".txt" and p.is_file()), key=lambda p: p.name)
+        # A broken link still gets its (error) row: nothing is dropped silently.
+        files = sorted(
+            (p for p in path.iterdir() if p.suffix.lower() == ".txt" and (p.is_file() or p.is_symlink())),
+            key=lambda p: p.name,
+        )
         if not files:
             raise UsageError(f"no .txt files in the directory {spec}")
         return "txt", files

@@ -207,11 +207,11 @@ def test_txt_directory_and_glob(model_dir, tmp_path):
     (docs / "d.txt").write_bytes(garbage)
     out = tmp_path / "out.jsonl"
     result = _invoke(docs, "--model", model_dir, "-o", out, "-q")
-    assert result.exit_code == 0, result.output
+    assert result.exit_code == 1, result.output  # d.txt is not text
     rows = _read_rows(out)
     assert [row["id"] for row in rows] == ["a.txt", "b.txt", "c.txt", "d.txt"]
     assert rows[2]["summary"] == ""
-    assert isinstance(rows[3]["summary"], str)  # garbage decoded with U+FFFD, summarized
+    assert "not UTF-8" in rows[3]["error"]  # binary garbage: an error row, not a summary
     result = _invoke(str(docs / "[ab].txt"), "--model", model_dir, "-q")
     assert [row["id"] for row in _rows(result.stdout)] == ["a.txt", "b.txt"]
     assert _rows(result.stdout)[0]["summary"] == rows[0]["summary"]
@@ -507,3 +507,19 @@ def test_cr_only_line_endings_are_line_breaks(model_dir, tmp_path):
     src.write_bytes(("\r\n".join(lines) + "\r\n").encode("utf8"))
     result = _invoke(src, "--model", model_dir, "--output", tmp_path / "out2.jsonl")
     assert [row["id"] for row in _read_rows(tmp_path / "out2.jsonl")] == [0, 1, 2]
+
+
+def test_txt_inputs_not_utf8_and_broken_links_get_error_rows(model_dir, tmp_path):
+    folder = tmp_path / "docs"
+    folder.mkdir()
+    (folder / "a.txt").write_text(SHORT, encoding="utf8")
+    (folder / "b.txt").write_bytes("Caf\u00e9 news in Latin-1. It is not UTF-8.".encode("latin1"))
+    (folder / "c.txt").symlink_to(tmp_path / "gone.txt")
+    (folder / "d.bin.txt").write_bytes(bytes(range(256)))
+    result = _invoke(folder, "--model", model_dir, "--output", tmp_path / "out.jsonl")
+    assert result.exit_code == 1, result.output
+    rows = {row["id"]: row for row in _read_rows(tmp_path / "out.jsonl")}
+    assert list(rows) == ["a.txt", "b.txt", "c.txt", "d.bin.txt"]
+    assert rows["a.txt"].get("error") is None and rows["a.txt"]["summary"]
+    assert "not UTF-8" in rows["b.txt"]["error"] and "not UTF-8" in rows["d.bin.txt"]["error"]
+    assert "cannot read the file" in rows["c.txt"]["error"]
