@@ -161,3 +161,8 @@ class Errors(metaclass=ErrorsWithCodes):
         "are damaged or were trained into overflow. Load the pipeline again from "
         "a good copy (a compact save checks its weight files at load time)."
     )
+    E032 = (
+        "init_from_base = true needs the [head] settings of the base pipeline "
+        "{base} ({base_cfg}), got {cfg}. Use the base's settings, or set "
+        "init_from_base = false to train the head from scratch."
+    )

@@ -182,11 +182,16 @@ def evaluate(
 def _summary(rows: Dict[str, RougeTotals], picks: Dict[str, List[List[int]]], idx: Optional[List[int]] = None) -> Dict:
     """ROUGE means, paired differences to Lead-3 and late-pick shares of the
     systems on the docs ``idx`` (all when None)."""
-    present = [name for name, totals in rows.items() if totals.n]
-    out: Dict = {"n_docs": rows["model"].n if idx is None else len(idx)}
+    # A system scored on fewer docs (the oracle, where some gold docs have no
+    # oracle spans) has no per-doc pairing: its mean is shown overall only.
+    n_all = rows["model"].n
+    present = [name for name, totals in rows.items() if totals.n and (idx is None or totals.n == n_all)]
+    out: Dict = {"n_docs": n_all if idx is None else len(idx)}
     out["rouge"] = {name: rows[name].means(idx) for name in present}
     if rows["lead3"].n:
-        out["vs_lead3"] = {name: rows[name].diff(rows["lead3"], idx) for name in present if name != "lead3"}
+        out["vs_lead3"] = {
+            name: rows[name].diff(rows["lead3"], idx) for name in present if name != "lead3" and rows[name].n == n_all
+        }
     out["late_share"] = {}
     for name in present:
         docs = picks[name] if idx is None else [picks[name][i] for i in idx]

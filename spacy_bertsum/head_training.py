@@ -373,7 +373,10 @@ def train_head_from_config(config_path: Path, output: Path, overrides: Dict = {}
     labels = [numpy.asarray(x, dtype="float32") for x in (cache.soft if label_kind == "soft" else cache.labels)]
     head = build_head(hcfg, vecs[0].shape[1])
     if tcfg.pop("init_from_base"):
-        head.load_state_dict(nlp.get_pipe("bertsum").model.layers[1].shims[0]._model.state_dict())
+        try:
+            head.load_state_dict(nlp.get_pipe("bertsum").model.layers[1].shims[0]._model.state_dict())
+        except RuntimeError as err:
+            raise ValueError(Errors.E032.format(base=paths["base"], base_cfg=head_config(nlp), cfg=hcfg)) from err
     log_path = output / "log.jsonl"
     log_path.unlink(missing_ok=True)
     msg.info(f"Training the head on {len(vecs)} docs; dev: {len(dev.docs)} docs")

@@ -155,3 +155,17 @@ def test_show_strips_terminal_escapes(nlp, tmp_path):
     assert result.exit_code == 0, result.output
     assert "\x1b[2J" not in result.stdout and "\x1b[31m" not in result.stdout
     assert "The storm hit the coast" in result.stdout
+
+
+def test_gold_docs_without_oracle_spans(nlp, gold_path):
+    """Docs without oracle spans: the oracle's mean covers the others, and no
+    difference is paired across misaligned docs."""
+    docs = list(DocBin().from_disk(gold_path).get_docs(nlp.vocab))
+    del docs[0].spans["bertsum"]
+    for doc in docs:
+        doc.user_data["bertsum_fields"] = {"kind": "x"}
+    result = evaluate(nlp, docs, show_progress=False, by="kind")
+    assert result["n_docs"] == len(docs)
+    assert "oracle" in result["rouge"] and "oracle" not in result["vs_lead3"]
+    assert "model" in result["vs_lead3"]
+    assert "oracle" not in result["groups"]["x"]["rouge"]
