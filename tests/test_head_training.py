@@ -1,6 +1,7 @@
 """Cached sentence vectors, the head trained on them, the dev split and the
 paired bootstrap."""
 import json
+from pathlib import Path
 
 import numpy
 import pytest
@@ -156,3 +157,33 @@ def test_trained_head_learns_and_saves(nlp, tmp_path):
     for doc, lg in zip(docs, expected):
         scores = get_sent_scores(loaded(doc.text))
         assert numpy.allclose(1 / (1 + numpy.exp(-lg)), scores, atol=2e-3)
+
+
+def test_train_head_command(nlp, tmp_path):
+    """`train-head` with the shipped config file and overrides, end to end on
+    tiny caches; a head whose settings differ from the base's cannot start
+    from the base head (E032)."""
+    from typer.testing import CliRunner
+
+    from spacy_bertsum.__main__ import app
+
+    gold = _gold_file(tmp_path, _rows(8))
+    nlp.to_disk(tmp_path / "base")
+    cache_sentence_vectors(nlp, gold, tmp_path / "cache")
+    common = [
+        str(Path(__file__).parent.parent / "configs" / "head" / "cnndm.cfg"), "--output", str(tmp_path / "out"),
+        "--paths.base", str(tmp_path / "base"), "--paths.train_cache", str(tmp_path / "cache"),
+        "--paths.dev_cache", str(tmp_path / "cache"), "--paths.dev", str(gold),
+        "--training.max_steps", "20", "--training.eval_frequency", "10", "--training.batch_size", "4",
+    ]
+    result = CliRunner().invoke(app, ["train-head", *common])
+    assert result.exit_code == 0, result.output
+    best = json.loads((tmp_path / "out" / "dev.json").read_text())
+    assert best["step"] in (10, 20) and set(best) >= {"all", "RAW", "LOWERCASED", "score"}
+    loaded = spacy.load(tmp_path / "out" / "model-best")
+    assert loaded.get_pipe("bertsum").model.attrs["inter_sentence_layers"] == 0
+    assert get_sent_scores(loaded(TEXTS[0]))
+    result = CliRunner().invoke(app, ["train-head", *common, "--training.init_from_base", "true"])
+    assert result.exit_code == 1 and "E032" in result.output
+    result = CliRunner().invoke(app, ["train-head", *common, "--training.labels", "gold"])
+    assert result.exit_code == 1 and "E029" in result.output
