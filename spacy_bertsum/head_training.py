@@ -4,15 +4,15 @@ With the encoder fixed, a training step is only the inter-sentence head over
 whole documents: every sentence, its true position, every document of the
 corpus many times, in minutes on a CPU. The head is the same
 ``InterSentenceEncoder`` the component runs, so the result drops into a
-pipeline (:func:`set_head`) and is evaluated there like any other.
+pipeline (:func:`install_head`, :func:`save_pipeline`) and is evaluated there
+like any other.
 
-Settings come from a config file (``configs/head.cfg``) with a ``[head]``
+Settings come from a config file (``configs/head/cnndm.cfg``) with a ``[head]``
 block (the head's architecture, as ``spacy-bertsum.BertSumModel.v1`` takes
 it) and a ``[training]`` block (optimizer, labels, evaluation).
 """
 import copy
 import json
-import math
 import random
 import time
 from dataclasses import dataclass
@@ -25,14 +25,13 @@ from spacy.tokens import DocBin
 from wasabi import msg
 
 from .errors import Errors
+from .evaluate import LATE_POSITION
 from .inter_sentence import InterSentenceEncoder
 from .scorer import ROUGE_TYPES, rouge_f
 from .selection import SelectionConfig, select_sentences
 from .sentvecs import load_cache
 from .significance import paired_bootstrap
 from .util import FIELDS_KEY, get_reference
-
-LATE_POSITION = 10
 
 
 # ---------------------------------------------------------------------------
