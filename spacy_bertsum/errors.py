@@ -166,3 +166,8 @@ class Errors(metaclass=ErrorsWithCodes):
         "{base} ({base_cfg}), got {cfg}. Use the base's settings, or set "
         "init_from_base = false to train the head from scratch."
     )
+    E033 = (
+        "The sentence-vector cache in {path} was made with another {key} "
+        "({old}, now {new}); its shards cannot be continued. Delete the "
+        "directory or cache into another one."
+    )

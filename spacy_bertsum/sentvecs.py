@@ -33,6 +33,7 @@ from spacy.tokens import Doc, DocBin
 from wasabi import msg
 
 from .architectures import _encode_in_pieces
+from .errors import Errors
 from .oracle import soft_labels
 from .util import SPANS_KEY, get_reference, sentence_lengths
 
@@ -57,6 +58,22 @@ def doc_sentence_vectors(nlp: Language, docs: Sequence[Doc], pipe_name: str = "b
     return out
 
 
+def encoder_digest(nlp: Language, pipe_name: str = "bertsum") -> str:
+    """sha256 over the encoder's trained parameters and the head-independent
+    settings that shape the vectors: which encoder made a cache."""
+    import hashlib
+
+    from .compact import hf_model, trained_param_names
+
+    model = nlp.get_pipe(pipe_name).model
+    params = dict(hf_model(model).named_parameters())
+    digest = hashlib.sha256(str(model.get_ref("encoder").attrs["encoder_name"]).encode("utf8"))
+    for name in trained_param_names(model):
+        digest.update(name.encode("utf8"))
+        digest.update(params[name].detach().float().cpu().contiguous().numpy().tobytes())
+    return digest.hexdigest()
+
+
 def cache_sentence_vectors(
     nlp: Language,
     docbin_path: Path,
@@ -75,8 +92,20 @@ def cache_sentence_vectors(
     out_dir.mkdir(parents=True, exist_ok=True)
     docs = list(DocBin().from_disk(docbin_path).get_docs(nlp.vocab))
     wanted = list(range(len(docs))) if indices is None else sorted(set(indices))
-    info = {"source": str(docbin_path), "n_docs": len(wanted), "shard_size": shard_size}
-    (out_dir / "cache.json").write_text(json.dumps(info, indent=2))
+    info = {
+        "source": str(docbin_path),
+        "n_docs": len(wanted),
+        "shard_size": shard_size,
+        "encoder": encoder_digest(nlp, pipe_name),
+    }
+    info_path = out_dir / "cache.json"
+    if info_path.exists() and any(out_dir.glob("shard-*[0-9].npz")):
+        # Shards of another model, data or shard size must not be continued.
+        old = json.loads(info_path.read_text(encoding="utf8"))
+        for key in ("source", "shard_size", "encoder"):
+            if key in old and old[key] != info[key]:
+                raise ValueError(Errors.E033.format(path=out_dir, key=key, old=old[key], new=info[key]))
+    info_path.write_text(json.dumps(info, indent=2), encoding="utf8")
     start_time = time.time()
     done = 0
     for shard_no, first in enumerate(range(0, len(wanted), shard_size)):

@@ -121,7 +121,14 @@ def test_cached_vectors_give_the_pipeline_scores(nlp, tmp_path):
     first = (cache / "shard-00000.npz").stat().st_mtime_ns
     cache_sentence_vectors(nlp, gold, cache, shard_size=4)
     assert (cache / "shard-00000.npz").stat().st_mtime_ns == first
+    # ... but not with another shard size, source or encoder (E033).
+    with pytest.raises(ValueError, match=r"\[E033\].*shard_size"):
+        cache_sentence_vectors(nlp, gold, cache, shard_size=3)
     assert numpy.allclose(doc_sentence_vectors(nlp, docs[:1])[0], vecs[0], atol=1e-2)
+    with torch.no_grad():
+        next(nlp.get_pipe("bertsum").model.get_ref("encoder").get_ref("transformer").transformer.parameters()).add_(1.0)
+    with pytest.raises(ValueError, match=r"\[E033\].*encoder"):
+        cache_sentence_vectors(nlp, gold, cache, shard_size=4)
 
 
 def test_trained_head_learns_and_saves(nlp, tmp_path):
