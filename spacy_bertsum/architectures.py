@@ -13,7 +13,7 @@ Design choice: the transformer is *embedded* in the bertsum model (like
 * a summarizer rarely shares an encoder with other components.
 """
 import os
-from typing import Callable, List, Optional, Tuple
+from typing import Any, Callable, Dict, List, Optional, Tuple
 
 from spacy.tokens import Doc, Span
 from spacy.util import registry
@@ -253,24 +253,30 @@ def has_head(model: Model) -> bool:
     return len(model.layers) == 2
 
 
+def make_head_module(settings: Dict[str, Any], width: int) -> InterSentenceEncoder:
+    """The torch scoring head for the model settings ``settings`` (the
+    ``inter_sentence_layers``, ``heads``, ``ff_size``, ``dropout``,
+    ``block_size`` and ``max_position`` of BertSumModel.v1)."""
+    n_layers, heads = settings["inter_sentence_layers"], settings["heads"]
+    if n_layers > 0 and width % heads != 0:
+        raise ValueError(Errors.E014.format(layers=n_layers, heads=heads, width=width))
+    return InterSentenceEncoder(
+        width,
+        n_layers=n_layers,
+        heads=heads,
+        ff_size=settings["ff_size"],
+        dropout=settings["dropout"],
+        block_size=settings["block_size"],
+        max_position=settings.get("max_position"),
+    )
+
+
 def build_head(model: Model, width: int) -> None:
     """Create the torch scoring head once the encoder width is known (at
     initialization, or from the component's cfg before deserialisation)."""
     if has_head(model):
         return
-    attrs = model.attrs
-    n_layers, heads = attrs["inter_sentence_layers"], attrs["heads"]
-    if n_layers > 0 and width % heads != 0:
-        raise ValueError(Errors.E014.format(layers=n_layers, heads=heads, width=width))
-    torch_model = InterSentenceEncoder(
-        width,
-        n_layers=n_layers,
-        heads=heads,
-        ff_size=attrs["ff_size"],
-        dropout=attrs["dropout"],
-        block_size=attrs["block_size"],
-        max_position=attrs.get("max_position"),
-    )
+    torch_model = make_head_module(model.attrs, width)
     head = PyTorchWrapper_v2(
         torch_model, convert_inputs=_head_inputs, convert_outputs=_head_outputs
     )

@@ -48,10 +48,16 @@ def trained_param_names(model: Model) -> List[str]:
 
 def base_fingerprint(model: Model) -> str:
     """sha256 over the encoder parameters that training leaves unchanged."""
-    trained = set(trained_param_names(model))
-    digest = hashlib.sha256()
+    return params_digest(model, trained=False)
+
+
+def params_digest(model: Model, *, trained: bool, salt: str = "") -> str:
+    """sha256 (after ``salt``) over the names and float32 values of the encoder
+    parameters that training changes (``trained``) or leaves unchanged."""
+    names = set(trained_param_names(model))
+    digest = hashlib.sha256(salt.encode("utf8"))
     for name, param in hf_model(model).named_parameters():
-        if name in trained:
+        if (name in names) != trained:
             continue
         digest.update(name.encode("utf8"))
         digest.update(param.detach().to(torch.float32).cpu().contiguous().numpy().tobytes())

@@ -192,12 +192,18 @@ def _summary(rows: Dict[str, RougeTotals], picks: Dict[str, List[List[int]]], id
         out["vs_lead3"] = {
             name: rows[name].diff(rows["lead3"], idx) for name in present if name != "lead3" and rows[name].n == n_all
         }
-    out["late_share"] = {}
-    for name in present:
-        docs = picks[name] if idx is None else [picks[name][i] for i in idx]
-        flat = [p for doc in docs for p in doc]
-        out["late_share"][name] = round(sum(p >= LATE_POSITION for p in flat) / max(len(flat), 1), 4)
+    out["late_share"] = {
+        name: round(late_share(picks[name] if idx is None else [picks[name][i] for i in idx]), 4)
+        for name in present
+    }
     return out
+
+
+def late_share(picks: List[List[int]], late: int = LATE_POSITION) -> float:
+    """The share of picks (0-based sentence positions, one list per doc) at
+    position ``late`` or later."""
+    flat = [p for doc in picks for p in doc]
+    return sum(p >= late for p in flat) / max(len(flat), 1)
 
 
 def _rows(result: Dict) -> List[List[str]]:

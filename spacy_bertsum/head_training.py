@@ -25,7 +25,9 @@ from spacy.tokens import DocBin
 from wasabi import msg
 
 from .errors import Errors
-from .evaluate import LATE_POSITION
+from .architectures import make_head_module
+from .compact import head_module
+from .evaluate import late_share
 from .inter_sentence import InterSentenceEncoder
 from .scorer import ROUGE_TYPES, rouge_f
 from .selection import SelectionConfig, select_sentences
@@ -110,11 +112,6 @@ def _group(doc, i: int, groups: Optional[Dict[int, str]], group_by: Optional[str
     return "all"
 
 
-def late_share(selections: Sequence[Sequence[int]], late: int = LATE_POSITION) -> float:
-    picks = [j for chosen in selections for j in chosen]
-    return sum(1 for j in picks if j >= late) / max(len(picks), 1)
-
-
 def compare(dev: DevSet, system: numpy.ndarray, baseline: numpy.ndarray, selections, seed: int = 0) -> Dict:
     """ROUGE means, paired difference to ``baseline`` with its 95% CI, and the
     late-pick share, overall and per group of the dev docs."""
@@ -138,19 +135,8 @@ def compare(dev: DevSet, system: numpy.ndarray, baseline: numpy.ndarray, selecti
 # ---------------------------------------------------------------------------
 
 
-def build_head(cfg: Dict, width: int) -> InterSentenceEncoder:
-    return InterSentenceEncoder(
-        width,
-        n_layers=cfg["inter_sentence_layers"],
-        heads=cfg["heads"],
-        ff_size=cfg["ff_size"],
-        dropout=cfg["dropout"],
-        block_size=cfg["block_size"],
-        max_position=cfg["max_position"],
-    )
-
-
 def _batch(vecs, labels, idx, max_sents: int):
+    """Padded (X, Y, M) for the docs ``idx``; Y is None without ``labels``."""
     n = [min(len(vecs[i]), max_sents) for i in idx]
     width = vecs[idx[0]].shape[1]
     X = numpy.zeros((len(idx), max(n), width), dtype="float32")
@@ -158,9 +144,10 @@ def _batch(vecs, labels, idx, max_sents: int):
     M = numpy.zeros((len(idx), max(n)), dtype=bool)
     for b, (i, k) in enumerate(zip(idx, n)):
         X[b, :k] = vecs[i][:k]
-        Y[b, :k] = labels[i][:k]
+        if labels is not None:
+            Y[b, :k] = labels[i][:k]
         M[b, :k] = True
-    return torch.from_numpy(X), torch.from_numpy(Y), torch.from_numpy(M)
+    return torch.from_numpy(X), torch.from_numpy(Y) if labels is not None else None, torch.from_numpy(M)
 
 
 def _loss(logits: torch.Tensor, Y: torch.Tensor, M: torch.Tensor, kind: str) -> torch.Tensor:
@@ -195,7 +182,7 @@ def predict(head: InterSentenceEncoder, vecs: Sequence[numpy.ndarray], batch_siz
     out: List[Optional[numpy.ndarray]] = [None] * len(vecs)
     for b in range(0, len(order), batch_size):
         idx = order[b : b + batch_size]
-        X, _, M = _batch(vecs, [numpy.zeros(len(v)) for v in vecs], idx, 10**9)
+        X, _, M = _batch(vecs, None, idx, 10**9)
         logits = head(X, M).numpy()
         for r, i in enumerate(idx):
             out[i] = logits[r, : len(vecs[i])]
@@ -370,10 +357,10 @@ def train_head_from_config(config_path: Path, output: Path, overrides: Dict = {}
         raise ValueError(Errors.E029.format(value=label_kind))
     vecs = cache.vecs
     labels = [numpy.asarray(x, dtype="float32") for x in (cache.soft if label_kind == "soft" else cache.labels)]
-    head = build_head(hcfg, vecs[0].shape[1])
+    head = make_head_module(hcfg, vecs[0].shape[1])
     if tcfg.pop("init_from_base"):
         try:
-            head.load_state_dict(nlp.get_pipe("bertsum").model.layers[1].shims[0]._model.state_dict())
+            head.load_state_dict(head_module(nlp.get_pipe("bertsum").model).state_dict())
         except RuntimeError as err:
             raise ValueError(Errors.E032.format(base=paths["base"], base_cfg=head_config(nlp), cfg=hcfg)) from err
     log_path = output / "log.jsonl"

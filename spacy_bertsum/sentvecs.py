@@ -59,19 +59,12 @@ def doc_sentence_vectors(nlp: Language, docs: Sequence[Doc], pipe_name: str = "b
 
 
 def encoder_digest(nlp: Language, pipe_name: str = "bertsum") -> str:
-    """sha256 over the encoder's trained parameters and the head-independent
-    settings that shape the vectors: which encoder made a cache."""
-    import hashlib
-
-    from .compact import hf_model, trained_param_names
+    """sha256 over the encoder's name and trained parameters: which encoder
+    made a cache."""
+    from .compact import params_digest
 
     model = nlp.get_pipe(pipe_name).model
-    params = dict(hf_model(model).named_parameters())
-    digest = hashlib.sha256(str(model.get_ref("encoder").attrs["encoder_name"]).encode("utf8"))
-    for name in trained_param_names(model):
-        digest.update(name.encode("utf8"))
-        digest.update(params[name].detach().float().cpu().contiguous().numpy().tobytes())
-    return digest.hexdigest()
+    return params_digest(model, trained=True, salt=str(model.get_ref("encoder").attrs["encoder_name"]))
 
 
 def cache_sentence_vectors(

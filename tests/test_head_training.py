@@ -13,7 +13,6 @@ from spacy_bertsum.convert import convert
 from spacy_bertsum.devsplit import split_dev
 from spacy_bertsum.head_training import (
     DevSet,
-    build_head,
     evaluate_head,
     head_config,
     install_head,
@@ -21,6 +20,8 @@ from spacy_bertsum.head_training import (
     save_pipeline,
     train_head,
 )
+from spacy_bertsum.architectures import make_head_module
+from spacy_bertsum.compact import head_module
 from spacy_bertsum.oracle import soft_labels
 from spacy_bertsum.sentvecs import cache_sentence_vectors, doc_sentence_vectors, load_cache
 from spacy_bertsum.significance import paired_bootstrap
@@ -112,7 +113,7 @@ def test_cached_vectors_give_the_pipeline_scores(nlp, tmp_path):
     # Soft labels: the oracle's sentences get the most weight.
     for lab, soft in zip(labels, loaded.soft):
         assert soft.shape == lab.shape and soft[lab == 1].min() >= soft[lab == 0].max(initial=0.0) - 1e-6
-    head = nlp.get_pipe("bertsum").model.layers[1].shims[0]._model
+    head = head_module(nlp.get_pipe("bertsum").model)
     logits = predict(head, vecs)
     for doc, text, lg in zip(docs, (d.text for d in docs), logits):
         scores = get_sent_scores(nlp(text))
@@ -144,7 +145,7 @@ def test_trained_head_learns_and_saves(nlp, tmp_path):
     vecs, labels = loaded.vecs, loaded.labels
     cfg = dict(head_config(nlp), inter_sentence_layers=0, max_position=4)
     torch.manual_seed(0)
-    head = build_head(cfg, vecs[0].shape[1])
+    head = make_head_module(cfg, vecs[0].shape[1])
     before = evaluate_head(head, dev)
     head, log = train_head(head, vecs * 20, [l.astype("float32") for l in labels] * 20, dev,
                            learn_rate=0.01, warmup_steps=5, max_steps=150, batch_size=8,
