@@ -106,10 +106,12 @@ def cache_vectors_cli(
     output: Path = typer.Argument(..., help="Directory for the cache (shards; a stopped run continues)"),
     limit: int = typer.Option(0, "--limit", min=0, help="Cache the first N docs only (0: all)"),
     shard_size: int = typer.Option(1000, "--shard-size", min=1, help="Docs per shard"),
+    layer_inputs: int = typer.Option(0, "--layer-inputs", min=0, help="Also cache what the top N encoder layers receive, to train them with `train-top` (about 0.8 MB per article for MiniLM)"),
     gpu_id: int = typer.Option(-1, "--gpu-id", help="GPU id, or -1 for CPU"),
 ):
     """Run the pipeline's encoder once over a corpus and cache the sentence
-    vectors its head receives (for `train-head`)."""
+    vectors its head receives (for `train-head`), and with --layer-inputs
+    what the top encoder layers receive (for `train-top`)."""
     from spacy.cli._util import setup_gpu
     from spacy.tokens import DocBin
 
@@ -119,7 +121,9 @@ def cache_vectors_cli(
     setup_gpu(gpu_id)
     n_docs = len(DocBin().from_disk(data_path))
     indices = range(min(limit, n_docs) if limit else n_docs)
-    n = cache_sentence_vectors(load_model(model), data_path, output, indices=indices, shard_size=shard_size)
+    n = cache_sentence_vectors(
+        load_model(model), data_path, output, indices=indices, shard_size=shard_size, layer_inputs=layer_inputs
+    )
     msg.good(f"Cached the sentence vectors of {n} docs in {output}")
 
 

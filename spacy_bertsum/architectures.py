@@ -335,21 +335,8 @@ def _encode_in_pieces(encoder: Model, docs: List[Doc], max_tokens: int, is_train
     window is usually short. The windows are the same as the getter makes,
     so the output is the same (up to float rounding)."""
     window = _window_tokens(encoder)
-    pieces: List[Tuple[int, Doc]] = []  # (doc index, piece)
-    for i, doc in enumerate(docs):
-        parts = [doc] if len(doc) <= max_tokens else [s.as_doc() for s in sentence_windows(doc, max_tokens)]
-        for part in parts:
-            if window and len(part) > window:
-                pieces.extend((i, span.as_doc()) for span in sentence_windows(part, window))
-            else:
-                pieces.append((i, part))
-    order = sorted(range(len(pieces)), key=lambda p: len(pieces[p][1]))
-    calls: List[List[int]] = []
-    for p in order:
-        size = len(pieces[p][1])  # the longest so far: the call is padded to it
-        if not calls or (len(calls[-1]) + 1) * size > max_tokens:
-            calls.append([])
-        calls[-1].append(p)
+    pieces: List[Tuple[int, Doc]] = [(i, part) for i, doc in enumerate(docs) for part in doc_pieces(doc, max_tokens, window)]
+    calls = piece_calls([len(part) for _, part in pieces], max_tokens)
     piece_vecs: List[Optional[Floats2d]] = [None] * len(pieces)
     backprops = []
     for call in calls:
@@ -378,6 +365,31 @@ def _encode_in_pieces(encoder: Model, docs: List[Doc], max_tokens: int, is_train
             bp([d_pieces[p] for p in call])
 
     return tokvecs, backprop
+
+
+def doc_pieces(doc: Doc, max_tokens: int, window: Optional[int]) -> List[Doc]:
+    """The docs the encoder runs on for ``doc``: the doc itself, or pieces of
+    consecutive whole sentences of at most ``max_tokens`` tokens, each cut
+    further into the span getter's ``window``-token windows when given."""
+    parts = [doc] if len(doc) <= max_tokens else [s.as_doc() for s in sentence_windows(doc, max_tokens)]
+    pieces: List[Doc] = []
+    for part in parts:
+        if window and len(part) > window:
+            pieces.extend(span.as_doc() for span in sentence_windows(part, window))
+        else:
+            pieces.append(part)
+    return pieces
+
+
+def piece_calls(lengths: List[int], max_tokens: int) -> List[List[int]]:
+    """Group pieces (by index) into encoder calls of at most ``max_tokens``
+    padded tokens, shortest first: a call is padded to its longest piece."""
+    calls: List[List[int]] = []
+    for p in sorted(range(len(lengths)), key=lambda p: lengths[p]):
+        if not calls or (len(calls[-1]) + 1) * lengths[p] > max_tokens:
+            calls.append([])
+        calls[-1].append(p)
+    return calls
 
 
 def _window_tokens(encoder: Model) -> Optional[int]:

@@ -171,3 +171,17 @@ class Errors(metaclass=ErrorsWithCodes):
         "({old}, now {new}); its shards cannot be continued. Delete the "
         "directory or cache into another one."
     )
+    E034 = (
+        "The cache in {path} holds no layer inputs. Make it with "
+        "`cache-vectors ... --layer-inputs N` (N at least [training] top_layers) "
+        "to train encoder layers, or set [training] top_layers = 0."
+    )
+    E035 = (
+        "The cache in {path} was made by another encoder than the base pipeline "
+        "{base}'s: its vectors do not belong to this model. Cache again with "
+        "`cache-vectors {base} ...`, or use the pipeline that made it as base."
+    )
+    E036 = (
+        "[training] top_layers = {top_layers} is more than {what} ({limit}). "
+        "Lower top_layers, or {fix}."
+    )

@@ -31,7 +31,7 @@ from .evaluate import late_share
 from .inter_sentence import InterSentenceEncoder
 from .scorer import ROUGE_TYPES, rouge_f
 from .selection import SelectionConfig, select_sentences
-from .sentvecs import load_cache
+from .sentvecs import LayerInputs, cache_info, load_cache
 from .significance import paired_bootstrap
 from .util import FIELDS_KEY, get_reference
 
@@ -201,13 +201,109 @@ def average_states(states: Sequence[Dict[str, torch.Tensor]]) -> Dict[str, torch
     return {k: sum(s[k] for s in states) / len(states) for k in states[0]}
 
 
+# ---------------------------------------------------------------------------
+# What is trained: the head alone, or the top encoder layers and the head
+# ---------------------------------------------------------------------------
+
+
+class VectorScorer(torch.nn.Module):
+    """The head alone, on cached sentence vectors (the encoder fixed)."""
+
+    def __init__(self, head: InterSentenceEncoder):
+        super().__init__()
+        self.head = head
+
+    def doc_vectors(self, inputs: Sequence[numpy.ndarray]) -> List[torch.Tensor]:
+        return [torch.from_numpy(numpy.asarray(x, dtype="float32")) for x in inputs]
+
+
+class TopLayerScorer(torch.nn.Module):
+    """The top encoder layers and the head, on cached layer inputs
+    (``sentvecs.LayerInputs``): the layers run over each encoder window of
+    each doc, their output is pooled into sentence vectors exactly as the
+    pipeline pools it, and the head scores those. Dropout in the layers is
+    active in training, as in the pipeline's own training."""
+
+    def __init__(self, layers: Sequence[torch.nn.Module], head: InterSentenceEncoder):
+        super().__init__()
+        self.layers = torch.nn.ModuleList(layers)
+        self.head = head
+
+    def doc_vectors(self, inputs: Sequence[LayerInputs]) -> List[torch.Tensor]:
+        windows = [(d, n) for d, x in enumerate(inputs) for n in x.wp_lengths.tolist()]
+        length = max(n for _, n in windows)
+        width = inputs[0].wp.shape[1]
+        H = torch.zeros(len(windows), length, width)
+        mask = torch.zeros(len(windows), length, dtype=torch.bool)
+        gather, sent_index, weights = [], [], []
+        row = sent_offset = 0
+        for x in inputs:
+            wp = torch.from_numpy(x.wp.astype("float32"))
+            flat_of_wp = []  # the row*length+position of each of the doc's wordpieces
+            start = 0
+            for n in x.wp_lengths.tolist():
+                H[row, :n] = wp[start : start + n]
+                mask[row, :n] = True
+                flat_of_wp.append(torch.arange(n) + row * length)
+                start += n
+                row += 1
+            flat_of_wp_t = torch.cat(flat_of_wp)
+            gather.append(flat_of_wp_t[torch.from_numpy(x.pool_wp.astype("int64"))])
+            sent_index.append(torch.from_numpy(x.pool_sent.astype("int64")) + sent_offset)
+            weights.append(torch.from_numpy(x.pool_w))
+            sent_offset += len(x.vecs)
+        additive = torch.zeros(mask.shape, dtype=H.dtype).masked_fill(~mask, torch.finfo(H.dtype).min)
+        additive = additive[:, None, None, :]
+        for layer in self.layers:
+            H = layer(H, attention_mask=additive)[0]
+        flat = H.reshape(-1, width)
+        g = torch.cat(gather)
+        sents = torch.zeros(sent_offset, width).index_add(0, torch.cat(sent_index), flat[g] * torch.cat(weights)[:, None])
+        return list(torch.split(sents, [len(x.vecs) for x in inputs]))
+
+
+def _pad(vecs: Sequence[torch.Tensor], max_sents: int) -> Tuple[torch.Tensor, torch.Tensor]:
+    n = [min(len(v), max_sents) for v in vecs]
+    X = torch.zeros(len(vecs), max(n), vecs[0].shape[1])
+    M = torch.zeros(len(vecs), max(n), dtype=torch.bool)
+    for b, (v, k) in enumerate(zip(vecs, n)):
+        X[b, :k] = v[:k]
+        M[b, :k] = True
+    return X, M
+
+
+@torch.no_grad()
+def scorer_vectors(scorer: torch.nn.Module, inputs: Sequence, batch_size: int = 16) -> List[numpy.ndarray]:
+    """The sentence vectors ``scorer`` gives its head for each doc (eval mode)."""
+    scorer.eval()
+    out: List[numpy.ndarray] = []
+    for b in range(0, len(inputs), batch_size):
+        out.extend(v.numpy() for v in scorer.doc_vectors(inputs[b : b + batch_size]))
+    return out
+
+
 def train_head(
     head: InterSentenceEncoder,
     train_vecs: Sequence[numpy.ndarray],
     train_labels: Sequence[numpy.ndarray],
     dev: DevSet,
+    **settings,
+) -> Tuple[InterSentenceEncoder, List[Dict]]:
+    """Train ``head`` on cached sentence vectors (see :func:`train_scorer`);
+    returns the head with the best dev score and the log."""
+    scorer, log = train_scorer(VectorScorer(head), train_vecs, train_labels, dev, **settings)
+    return scorer.head, log
+
+
+def train_scorer(
+    scorer: torch.nn.Module,
+    train_inputs: Sequence,
+    train_labels: Sequence[numpy.ndarray],
+    dev: DevSet,
+    dev_inputs: Optional[Sequence] = None,
     *,
     learn_rate: float = 1e-4,
+    layer_learn_rate: float = 3e-5,
     warmup_steps: int = 200,
     max_steps: int = 5000,
     batch_size: int = 32,
@@ -218,12 +314,16 @@ def train_head(
     loss: str = "bce",
     seed: int = 0,
     log_path: Optional[Path] = None,
-) -> Tuple[InterSentenceEncoder, List[Dict]]:
-    """Train ``head`` (BCE against ``train_labels``, hard or soft), evaluating
-    dev ROUGE every ``eval_frequency`` steps; returns the head with the best
-    dev score (mean of the three ROUGE F1) and the log. ``average_last``: also
-    try the average of the last N evaluated checkpoints, kept if better.
-    ``loss``: "bce" (per sentence, as BertSum) or "softmax" (per document: the
+) -> Tuple[torch.nn.Module, List[Dict]]:
+    """Train ``scorer`` (a :class:`VectorScorer` or :class:`TopLayerScorer`)
+    with BCE against ``train_labels`` (hard or soft), evaluating dev ROUGE
+    every ``eval_frequency`` steps; returns the scorer with the best dev score
+    (mean of the three ROUGE F1) and the log. ``dev_inputs``: the dev docs'
+    inputs for the scorer (None: the dev set's cached vectors, for a scorer
+    that does not change them). ``learn_rate`` is the head's,
+    ``layer_learn_rate`` the encoder layers'. ``average_last``: also try the
+    average of the last N evaluated checkpoints, kept if better. ``loss``:
+    "bce" (per sentence, as BertSum) or "softmax" (per document: the
     cross-entropy of a softmax over its sentences against the labels
     normalized to sum to 1, a listwise loss that ranks sentences against each
     other, as top-k selection does)."""
@@ -232,7 +332,11 @@ def train_head(
     loss_kind = loss
     rng = random.Random(seed)
     torch.manual_seed(seed)
-    opt = torch.optim.AdamW(head.parameters(), lr=learn_rate, weight_decay=weight_decay)
+    groups = [{"params": list(scorer.head.parameters()), "lr": learn_rate}]
+    layer_params = [p for n, p in scorer.named_parameters() if not n.startswith("head.")]
+    if layer_params:
+        groups.append({"params": layer_params, "lr": layer_learn_rate})
+    opt = torch.optim.AdamW(groups, weight_decay=weight_decay)
     sched = torch.optim.lr_scheduler.LambdaLR(
         opt, lambda s: min((s + 1) / max(warmup_steps, 1), max(0.0, (max_steps - s) / max(max_steps - warmup_steps, 1)))
     )
@@ -243,32 +347,39 @@ def train_head(
     start = time.time()
     running = 0.0
     batches: List[List[int]] = []
+    lengths = [len(x.vecs) if isinstance(x, LayerInputs) else len(x) for x in train_inputs]
     for step in range(1, max_steps + 1):
         if not batches:
-            batches = _length_buckets([len(v) for v in train_vecs], batch_size, rng)
+            batches = _length_buckets(lengths, batch_size, rng)
         idx = batches.pop()
-        X, Y, M = _batch(train_vecs, train_labels, idx, max_sents)
-        head.train()
-        logits = head(X, M)
-        loss = _loss(logits, Y, M, loss_kind)
+        scorer.train()
+        X, M = _pad(scorer.doc_vectors([train_inputs[i] for i in idx]), max_sents)
+        Y = torch.zeros(M.shape)
+        for b, i in enumerate(idx):
+            k = int(M[b].sum())
+            Y[b, :k] = torch.from_numpy(numpy.asarray(train_labels[i][:k], dtype="float32"))
+        loss = _loss(scorer.head(X, M), Y, M, loss_kind)
         opt.zero_grad()
         loss.backward()
-        torch.nn.utils.clip_grad_norm_(head.parameters(), 1.0)
+        torch.nn.utils.clip_grad_norm_(scorer.parameters(), 1.0)
         opt.step()
         sched.step()
         running += float(loss.detach())
         if step % eval_frequency == 0 or step == max_steps:
-            state = copy.deepcopy(head.state_dict())
+            state = copy.deepcopy(scorer.state_dict())
             entries = [("step", state)]
             if average_last > 1:
                 recent = (recent + [state])[-average_last:]
                 if len(recent) == average_last:
                     entries.append(("average", average_states(recent)))
             for kind, st in entries:
-                head.load_state_dict(st)
-                result = evaluate_head(head, dev, lead)
+                scorer.load_state_dict(st)
+                if dev_inputs is not None:
+                    dev.vecs = scorer_vectors(scorer, dev_inputs)
+                result = evaluate_head(scorer.head, dev, lead)
                 score = sum(result["all"][n] for n in ROUGE_TYPES) / 3
-                entry = {"step": step, "kind": kind, "loss": round(running / eval_frequency, 5),
+                n_steps = step % eval_frequency or eval_frequency
+                entry = {"step": step, "kind": kind, "loss": round(running / n_steps, 5),
                          "minutes": round((time.time() - start) / 60, 2), "score": round(score, 3), **result}
                 log.append(entry)
                 if log_path:
@@ -276,18 +387,20 @@ def train_head(
                         f.write(json.dumps(entry) + "\n")
                 a = result["all"]
                 msg.text(
-                    f"step {step} {kind}: loss {entry['loss']:.4f} R1 {a['rouge1']:.2f} "
+                    f"step {step} {kind} ({entry['minutes']:.1f} min): loss {entry['loss']:.4f} R1 {a['rouge1']:.2f} "
                     f"(Lead-3 {a['rouge1_diff'][0]:+.2f} [{a['rouge1_diff'][1]:+.2f}, {a['rouge1_diff'][2]:+.2f}]) "
                     f"R2 {a['rouge2']:.2f} RL {a['rougeLsum']:.2f} late {a['late_share']:.3f}",
                     show=True,
                 )
                 if score > best_score:
                     best_score, best_state = score, copy.deepcopy(st)
-            head.load_state_dict(state)
+            scorer.load_state_dict(state)
             running = 0.0
     if best_state is not None:
-        head.load_state_dict(best_state)
-    return head, log
+        scorer.load_state_dict(best_state)
+    if dev_inputs is not None:
+        dev.vecs = scorer_vectors(scorer, dev_inputs)
+    return scorer, log
 
 
 # ---------------------------------------------------------------------------
@@ -312,6 +425,22 @@ def install_head(nlp, head: InterSentenceEncoder, cfg: Dict, pipe_name: str = "b
     model.attrs.update({key: cfg[key] for key in HEAD_KEYS})
 
 
+def top_encoder_layers(nlp, n: int, pipe_name: str = "bertsum") -> List[torch.nn.Module]:
+    """The top ``n`` layers of the bertsum encoder's Hugging Face model."""
+    from .architectures import _find_layer_list
+    from .compact import hf_model
+
+    layers = _find_layer_list(hf_model(nlp.get_pipe(pipe_name).model))
+    return list(layers[len(layers) - n :])
+
+
+def install_layers(nlp, trained: Sequence[torch.nn.Module], pipe_name: str = "bertsum") -> None:
+    """Copy the weights of ``trained`` (a :class:`TopLayerScorer`'s layers)
+    into the top encoder layers of ``nlp``'s bertsum model."""
+    for layer, new in zip(top_encoder_layers(nlp, len(trained), pipe_name), trained):
+        layer.load_state_dict(new.state_dict())
+
+
 def save_pipeline(nlp, output: Path, pipe_name: str = "bertsum") -> None:
     """Save ``nlp`` compact (trained layers and head only), with a config that
     loads anywhere: the head settings it runs with and no local training paths."""
@@ -332,22 +461,39 @@ def save_pipeline(nlp, output: Path, pipe_name: str = "bertsum") -> None:
 
 
 def train_head_from_config(config_path: Path, output: Path, overrides: Dict = {}) -> Dict:
-    """Train a head as ``config_path`` says (see ``configs/head.cfg``) and save
-    ``output/model-best``: the base pipeline with the best head, compact.
-    Also writes ``output/log.jsonl`` (one line per evaluation) and
-    ``output/dev.json`` (the best evaluation)."""
+    """Train a head as ``config_path`` says (see ``configs/head/cnndm.cfg``),
+    with ``[training] top_layers`` > 0 also the top encoder layers (on a cache
+    made with ``--layer-inputs``), and save ``output/model-best``: the base
+    pipeline with the best head (and layers), compact. Also writes
+    ``output/log.jsonl`` (one line per evaluation) and ``output/dev.json``
+    (the best evaluation)."""
     from spacy.util import load_config
 
     from .loading import load_model
+    from .sentvecs import encoder_digest
 
     config = load_config(config_path, overrides=overrides, interpolate=True)
     paths, hcfg, tcfg = config["paths"], dict(config["head"]), dict(config["training"])
     torch.set_num_threads(tcfg.pop("threads") or torch.get_num_threads())
+    top_layers = tcfg.pop("top_layers")
     output = Path(output)
     output.mkdir(parents=True, exist_ok=True)
     nlp = load_model(paths["base"])
+    model = nlp.get_pipe("bertsum").model
+    digest = encoder_digest(nlp)
+    for key in ("train_cache", "dev_cache"):
+        made_by = cache_info(Path(paths[key])).get("encoder")
+        if made_by is not None and made_by != digest:
+            raise ValueError(Errors.E035.format(path=paths[key], base=paths["base"]))
+        if top_layers and cache_info(Path(paths[key])).get("layer_inputs", 0) < top_layers:
+            raise ValueError(Errors.E034.format(path=paths[key]))
+    trainable = model.get_ref("encoder").attrs["trainable_layers"]
+    if top_layers and 0 <= trainable < top_layers:
+        raise ValueError(Errors.E036.format(
+            top_layers=top_layers, what="the base's trainable_layers", limit=trainable,
+            fix="train the base with more trainable layers (its compact save stores only those)"))
     dev = DevSet(Path(paths["dev_cache"]), Path(paths["dev"]), group_by=tcfg.pop("group_by"))
-    cache = load_cache(Path(paths["train_cache"]))
+    cache = load_cache(Path(paths["train_cache"]), layer_inputs=bool(top_layers))
     if not len(cache):
         raise ValueError(Errors.E028.format(path=paths["train_cache"]))
     limit = tcfg.pop("max_train_docs")
@@ -355,21 +501,30 @@ def train_head_from_config(config_path: Path, output: Path, overrides: Dict = {}
     label_kind = tcfg.pop("labels")
     if label_kind not in ("oracle", "soft"):
         raise ValueError(Errors.E029.format(value=label_kind))
-    vecs = cache.vecs
     labels = [numpy.asarray(x, dtype="float32") for x in (cache.soft if label_kind == "soft" else cache.labels)]
-    head = make_head_module(hcfg, vecs[0].shape[1])
+    head = make_head_module(hcfg, cache.vecs[0].shape[1])
     if tcfg.pop("init_from_base"):
         try:
-            head.load_state_dict(head_module(nlp.get_pipe("bertsum").model).state_dict())
+            head.load_state_dict(head_module(model).state_dict())
         except RuntimeError as err:
             raise ValueError(Errors.E032.format(base=paths["base"], base_cfg=head_config(nlp), cfg=hcfg)) from err
     log_path = output / "log.jsonl"
     log_path.unlink(missing_ok=True)
-    msg.info(f"Training the head on {len(vecs)} docs; dev: {len(dev.docs)} docs")
-    head, log = train_head(head, vecs, labels, dev, log_path=log_path, **tcfg)
+    if top_layers:
+        top = [copy.deepcopy(layer) for layer in top_encoder_layers(nlp, top_layers)]
+        scorer: torch.nn.Module = TopLayerScorer(top, head)
+        dev_inputs = load_cache(Path(paths["dev_cache"]), layer_inputs=True).layers
+        train_inputs: Sequence = cache.layers  # type: ignore[assignment]
+        what = f"the head and the top {top_layers} encoder layers"
+    else:
+        scorer, dev_inputs, train_inputs, what = VectorScorer(head), None, cache.vecs, "the head"
+    msg.info(f"Training {what} on {len(cache)} docs; dev: {len(dev.docs)} docs")
+    scorer, log = train_scorer(scorer, train_inputs, labels, dev, dev_inputs, log_path=log_path, **tcfg)
     best = max(log, key=lambda e: e["score"])
     (output / "dev.json").write_text(json.dumps(best, indent=2))
-    install_head(nlp, head, hcfg)
+    if top_layers:
+        install_layers(nlp, scorer.layers)
+    install_head(nlp, scorer.head, hcfg)
     save_pipeline(nlp, output / "model-best")
     msg.good(f"Saved {output / 'model-best'} (dev step {best['step']}, {best['kind']}: R1 {best['all']['rouge1']:.2f})")
     return best

@@ -18,6 +18,21 @@ one shard (in the order of the ``.spacy`` file):
   oracle summaries (``oracle.soft_labels``);
 * ``doc_index``: int32 ``(n_docs,)``, each doc's index in the ``.spacy`` file.
 
+With ``layer_inputs = k`` (``cache-vectors --layer-inputs k``) a shard also
+holds what the top ``k`` encoder layers receive, so that those layers can be
+trained on the cache too (``spacy_bertsum.top_training``):
+
+* ``wp``: float16 ``(n_wordpieces, width)``, the hidden states entering the
+  top ``k`` layers, for every encoder window of every doc (no padding);
+* ``wp_lengths``: int32 ``(n_windows,)``, wordpieces per window;
+* ``n_windows``: int32 ``(n_docs,)``, windows per doc;
+* ``pool_wp``, ``pool_sent``, ``pool_w``: the pooling from the encoder's
+  output to the sentence vectors as weighted sums: wordpiece ``pool_wp``
+  (within its doc) adds ``pool_w`` times its output vector to sentence
+  ``pool_sent`` (the mean over the sentence's tokens of the mean over each
+  token's wordpieces, as the pipeline pools them);
+* ``n_pool``: int32 ``(n_docs,)``, pooling entries per doc.
+
 Shards are written atomically, so a stopped run continues where it stopped.
 """
 import json
@@ -25,17 +40,29 @@ import os
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterable, List, Optional, Sequence
+from typing import Dict, Iterable, List, Optional, Sequence
 
 import numpy
 from spacy.language import Language
 from spacy.tokens import Doc, DocBin
 from wasabi import msg
 
-from .architectures import _encode_in_pieces
+from .architectures import _encode_in_pieces, _find_layer_list, _window_tokens, doc_pieces, piece_calls
 from .errors import Errors
 from .oracle import soft_labels
 from .util import SPANS_KEY, get_reference, sentence_lengths
+
+
+# The layer-input fields of a shard and their dtypes.
+LAYER_FIELDS = {
+    "wp": "float16",
+    "wp_lengths": "int32",
+    "n_windows": "int32",
+    "pool_wp": "int32",
+    "pool_sent": "int32",
+    "pool_w": "float32",
+    "n_pool": "int32",
+}
 
 
 def oracle_labels(doc: Doc, spans_key: str = SPANS_KEY) -> List[int]:
@@ -58,6 +85,100 @@ def doc_sentence_vectors(nlp: Language, docs: Sequence[Doc], pipe_name: str = "b
     return out
 
 
+@dataclass
+class LayerInputs:
+    """What the top encoder layers receive for one doc, and how their output
+    pools into its sentence vectors (see the module docstring)."""
+
+    vecs: numpy.ndarray  # (n_sents, width) float32: the sentence vectors
+    wp: numpy.ndarray  # (n_wordpieces, width) float32
+    wp_lengths: numpy.ndarray  # (n_windows,) int32
+    pool_wp: numpy.ndarray  # int32
+    pool_sent: numpy.ndarray  # int32
+    pool_w: numpy.ndarray  # float32
+
+
+def pool_sentences(out: numpy.ndarray, pool_wp, pool_sent, pool_w, n_sents: int) -> numpy.ndarray:
+    """Sentence vectors (n_sents, width) from the encoder output ``out`` of a
+    doc's wordpieces (numpy; ``top_training`` does the same in torch)."""
+    vecs = numpy.zeros((n_sents, out.shape[1]), dtype="float32")
+    numpy.add.at(vecs, pool_sent, out[pool_wp] * pool_w[:, None])
+    return vecs
+
+
+def doc_layer_inputs(nlp: Language, docs: Sequence[Doc], top_layers: int, pipe_name: str = "bertsum") -> List[LayerInputs]:
+    """For each doc: the hidden states entering the top ``top_layers`` encoder
+    layers, for the same windows and encoder calls as prediction makes, the
+    pooling of the encoder output into sentence vectors, and the sentence
+    vectors themselves (pooled from the output of that same pass)."""
+    import torch
+
+    model = nlp.get_pipe(pipe_name).model
+    encoder = model.get_ref("encoder")
+    transformer = encoder.get_ref("transformer")
+    layers = _find_layer_list(transformer.transformer)
+    if not 1 <= top_layers <= len(layers):
+        raise ValueError(Errors.E015.format(name="layer_inputs", value=top_layers))
+    captured: List = []
+
+    def hook(module, args, kwargs):
+        captured.append((args[0] if args else kwargs["hidden_states"]).detach())
+
+    max_tokens = model.attrs["max_tokens_per_call"]
+    window = _window_tokens(encoder)
+    pieces = [(i, part) for i, doc in enumerate(docs) for part in doc_pieces(doc, max_tokens, window)]
+    results: List[Optional[tuple]] = [None] * len(pieces)
+    handle = layers[len(layers) - top_layers].register_forward_pre_hook(hook, with_kwargs=True)
+    try:
+        with torch.no_grad():
+            for call in piece_calls([len(part) for _, part in pieces], max_tokens):
+                captured.clear()
+                trf = transformer.predict([pieces[p][1] for p in call])
+                hidden_in = captured[0].to(torch.float32).cpu().numpy()
+                mask = encoder.ops.to_numpy(trf.wordpieces.attention_mask)
+                for r, (p, data) in enumerate(zip(call, trf.split_by_doc())):
+                    n = int(mask[r].sum())
+                    last = encoder.ops.to_numpy(data.model_output.last_hidden_state)[0, :n]
+                    align = data.align
+                    results[p] = (hidden_in[r, :n], last, encoder.ops.to_numpy(align.lengths), encoder.ops.to_numpy(align.dataXd))
+    finally:
+        handle.remove()
+    out: List[LayerInputs] = []
+    by_doc: List[List[int]] = [[] for _ in docs]
+    for p, (i, _) in enumerate(pieces):
+        by_doc[i].append(p)
+    for doc, ps in zip(docs, by_doc):
+        sent_lengths = numpy.asarray(sentence_lengths(doc), dtype="int32")
+        sent_of_token = numpy.repeat(numpy.arange(len(sent_lengths), dtype="int32"), sent_lengths)
+        token_weight = 1.0 / sent_lengths[sent_of_token]
+        wp, lasts, wp_lengths, pool = [], [], [], []
+        token_offset = wp_offset = 0
+        for p in ps:
+            hidden, last, tok_lengths, indices = results[p]
+            tokens = token_offset + numpy.repeat(numpy.arange(len(tok_lengths)), tok_lengths)
+            weights = token_weight[tokens] / numpy.repeat(tok_lengths, tok_lengths)
+            pool.append((wp_offset + indices.astype("int64"), sent_of_token[tokens], weights))
+            wp.append(hidden)
+            lasts.append(last)
+            wp_lengths.append(len(hidden))
+            token_offset += len(pieces[p][1])
+            wp_offset += len(hidden)
+        pool_wp = numpy.concatenate([x[0] for x in pool]).astype("int32")
+        pool_sent = numpy.concatenate([x[1] for x in pool]).astype("int32")
+        pool_w = numpy.concatenate([x[2] for x in pool]).astype("float32")
+        out.append(
+            LayerInputs(
+                vecs=pool_sentences(numpy.concatenate(lasts), pool_wp, pool_sent, pool_w, len(sent_lengths)),
+                wp=numpy.concatenate(wp),
+                wp_lengths=numpy.asarray(wp_lengths, dtype="int32"),
+                pool_wp=pool_wp,
+                pool_sent=pool_sent,
+                pool_w=pool_w,
+            )
+        )
+    return out
+
+
 def encoder_digest(nlp: Language, pipe_name: str = "bertsum") -> str:
     """sha256 over the encoder's name and trained parameters: which encoder
     made a cache."""
@@ -77,10 +198,12 @@ def cache_sentence_vectors(
     batch_size: int = 32,
     pipe_name: str = "bertsum",
     spans_key: str = SPANS_KEY,
+    layer_inputs: int = 0,
 ) -> int:
     """Write the sentence-vector cache of the docs of ``docbin_path`` (all, or
     those at ``indices``) to ``out_dir``; shards already there are kept.
-    Returns the number of docs in the cache."""
+    ``layer_inputs``: also store what the top N encoder layers receive (0:
+    sentence vectors only). Returns the number of docs in the cache."""
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     docs = list(DocBin().from_disk(docbin_path).get_docs(nlp.vocab))
@@ -90,12 +213,13 @@ def cache_sentence_vectors(
         "n_docs": len(wanted),
         "shard_size": shard_size,
         "encoder": encoder_digest(nlp, pipe_name),
+        "layer_inputs": layer_inputs,
     }
     info_path = out_dir / "cache.json"
     if info_path.exists() and any(out_dir.glob("shard-*[0-9].npz")):
         # Shards of another model, data or shard size must not be continued.
         old = json.loads(info_path.read_text(encoding="utf8"))
-        for key in ("source", "shard_size", "encoder"):
+        for key in ("source", "shard_size", "encoder", "layer_inputs"):
             if key in old and old[key] != info[key]:
                 raise ValueError(Errors.E033.format(path=out_dir, key=key, old=old[key], new=info[key]))
     info_path.write_text(json.dumps(info, indent=2), encoding="utf8")
@@ -108,13 +232,27 @@ def cache_sentence_vectors(
             done += len(shard_idx)
             continue
         vecs, lengths, labels, soft = [], [], [], []
+        extra: Dict[str, list] = {key: [] for key in LAYER_FIELDS}
         for b in range(0, len(shard_idx), batch_size):
             batch = [docs[i] for i in shard_idx[b : b + batch_size]]
-            for doc, v in zip(batch, doc_sentence_vectors(nlp, batch, pipe_name)):
+            if layer_inputs:
+                inputs = doc_layer_inputs(nlp, batch, layer_inputs, pipe_name)
+                batch_vecs = [x.vecs for x in inputs]
+                for x in inputs:
+                    extra["wp"].append(x.wp.astype("float16"))
+                    extra["wp_lengths"].append(x.wp_lengths)
+                    extra["n_windows"].append([len(x.wp_lengths)])
+                    for key in ("pool_wp", "pool_sent", "pool_w"):
+                        extra[key].append(getattr(x, key))
+                    extra["n_pool"].append([len(x.pool_wp)])
+            else:
+                batch_vecs = doc_sentence_vectors(nlp, batch, pipe_name)
+            for doc, v in zip(batch, batch_vecs):
                 vecs.append(v.astype("float16"))
                 lengths.append(len(v))
                 labels.extend(oracle_labels(doc, spans_key))
                 soft.extend(soft_labels([s.text.strip() for s in doc.sents], get_reference(doc) or []))
+        arrays = {key: numpy.concatenate(parts).astype(LAYER_FIELDS[key]) for key, parts in extra.items() if parts}
         tmp = path.with_suffix(".tmp.npz")
         numpy.savez(
             tmp,
@@ -123,6 +261,7 @@ def cache_sentence_vectors(
             labels=numpy.asarray(labels, dtype="int8"),
             soft=numpy.asarray(soft, dtype="float32"),
             doc_index=numpy.asarray(shard_idx, dtype="int32"),
+            **arrays,
         )
         os.replace(tmp, path)
         done += len(shard_idx)
@@ -134,28 +273,51 @@ def cache_sentence_vectors(
 @dataclass
 class Cache:
     """A loaded cache: per doc, its sentence vectors, oracle labels and soft
-    labels, and its index in the ``.spacy`` file."""
+    labels, and its index in the ``.spacy`` file; with ``layer_inputs``, per
+    doc a :class:`LayerInputs` (its ``vecs`` are those of ``vecs``)."""
 
     vecs: List[numpy.ndarray]
     labels: List[numpy.ndarray]
     soft: List[numpy.ndarray]
     index: List[int]
+    layers: Optional[List[LayerInputs]] = None
 
     def __len__(self) -> int:
         return len(self.vecs)
 
     def head(self, n: int) -> "Cache":
-        return Cache(self.vecs[:n], self.labels[:n], self.soft[:n], self.index[:n])
+        layers = None if self.layers is None else self.layers[:n]
+        return Cache(self.vecs[:n], self.labels[:n], self.soft[:n], self.index[:n], layers)
 
 
-def load_cache(cache_dir: Path) -> Cache:
-    """All shards of a cache, in order."""
-    cache = Cache([], [], [], [])
+def cache_info(cache_dir: Path) -> Dict:
+    """The ``cache.json`` of a cache: source, encoder digest, layer inputs."""
+    path = Path(cache_dir) / "cache.json"
+    return json.loads(path.read_text(encoding="utf8")) if path.exists() else {}
+
+
+def load_cache(cache_dir: Path, layer_inputs: bool = False) -> Cache:
+    """All shards of a cache, in order; with ``layer_inputs``, also what the
+    top encoder layers receive (the cache must have been made with them)."""
+    cache = Cache([], [], [], [], [] if layer_inputs else None)
     for path in sorted(Path(cache_dir).glob("shard-*[0-9].npz")):
         data = numpy.load(path)
         bounds = numpy.cumsum(data["lengths"])[:-1]
-        cache.vecs.extend(numpy.split(data["vecs"], bounds))
+        vecs = numpy.split(data["vecs"], bounds)
+        cache.vecs.extend(vecs)
         cache.labels.extend(numpy.split(data["labels"], bounds))
         cache.soft.extend(numpy.split(data["soft"], bounds))
         cache.index.extend(data["doc_index"].tolist())
+        if layer_inputs:
+            if "wp" not in data.files:
+                raise ValueError(Errors.E034.format(path=cache_dir))
+            win_bounds = numpy.cumsum(data["n_windows"])[:-1]
+            wp_lengths = numpy.split(data["wp_lengths"], win_bounds)
+            wp = numpy.split(data["wp"], numpy.cumsum([x.sum() for x in wp_lengths])[:-1])
+            pool_bounds = numpy.cumsum(data["n_pool"])[:-1]
+            pools = [numpy.split(data[key], pool_bounds) for key in ("pool_wp", "pool_sent", "pool_w")]
+            for d, v in enumerate(vecs):
+                cache.layers.append(  # type: ignore[union-attr]
+                    LayerInputs(v, wp[d], wp_lengths[d], pools[0][d], pools[1][d], pools[2][d])
+                )
     return cache

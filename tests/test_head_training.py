@@ -1,5 +1,6 @@
 """Cached sentence vectors, the head trained on them, the dev split and the
 paired bootstrap."""
+import copy
 import json
 from pathlib import Path
 
@@ -13,12 +14,17 @@ from spacy_bertsum.convert import convert
 from spacy_bertsum.devsplit import split_dev
 from spacy_bertsum.head_training import (
     DevSet,
+    TopLayerScorer,
     evaluate_head,
     head_config,
     install_head,
+    install_layers,
     predict,
     save_pipeline,
+    scorer_vectors,
+    top_encoder_layers,
     train_head,
+    train_scorer,
 )
 from spacy_bertsum.architectures import make_head_module
 from spacy_bertsum.compact import head_module
@@ -195,3 +201,93 @@ def test_train_head_command(nlp, tmp_path):
     assert result.exit_code == 1 and "E032" in result.output
     result = CliRunner().invoke(app, ["train-head", *common, "--training.labels", "gold"])
     assert result.exit_code == 1 and "E029" in result.output
+
+
+def test_layer_inputs_rebuild_the_pipeline_vectors(make_nlp, tmp_path):
+    """A cache with layer inputs holds the same sentence vectors as a plain
+    one, and the top layers run on those inputs give them again."""
+    nlp = make_nlp(**{"model.encoder.get_spans.max_tokens": 16})
+    nlp.initialize()
+    gold = _gold_file(tmp_path, _rows(6))
+    cache_sentence_vectors(nlp, gold, tmp_path / "plain", shard_size=4)
+    cache_sentence_vectors(nlp, gold, tmp_path / "layers", shard_size=4, layer_inputs=1)
+    plain, layers = load_cache(tmp_path / "plain"), load_cache(tmp_path / "layers", layer_inputs=True)
+    assert plain.index == layers.index and len(layers.layers) == 6
+    # The test texts are cut into several 16-token windows per doc.
+    assert max(len(x.wp_lengths) for x in layers.layers) > 1
+    for a, b in zip(plain.vecs, layers.vecs):
+        assert numpy.allclose(a, b, atol=2e-3)
+    for k in (1, 2):
+        cache_sentence_vectors(nlp, gold, tmp_path / f"l{k}", layer_inputs=k)
+        inputs = load_cache(tmp_path / f"l{k}", layer_inputs=True).layers
+        scorer = TopLayerScorer([copy.deepcopy(x) for x in top_encoder_layers(nlp, k)], head_module(nlp.get_pipe("bertsum").model))
+        for a, b in zip(plain.vecs, scorer_vectors(scorer, inputs)):
+            assert numpy.allclose(a, b, atol=2e-3)
+    with pytest.raises(ValueError, match=r"\[E034\]"):
+        load_cache(tmp_path / "plain", layer_inputs=True)
+    with pytest.raises(ValueError, match=r"\[E033\].*layer_inputs"):
+        cache_sentence_vectors(nlp, gold, tmp_path / "layers", shard_size=4, layer_inputs=2)
+
+
+def test_trained_top_layers_are_saved_with_the_pipeline(nlp, tmp_path):
+    """Training the top layer with the head changes the layer, and the saved
+    pipeline gives the trained scorer's vectors and scores."""
+    gold = _gold_file(tmp_path, _rows(8))
+    cache_sentence_vectors(nlp, gold, tmp_path / "cache", layer_inputs=1)
+    dev = DevSet(tmp_path / "cache", gold)
+    loaded = load_cache(tmp_path / "cache", layer_inputs=True)
+    cfg = dict(head_config(nlp), inter_sentence_layers=0)
+    torch.manual_seed(0)
+    before = [copy.deepcopy(x) for x in top_encoder_layers(nlp, 1)]
+    scorer = TopLayerScorer([copy.deepcopy(x) for x in before], make_head_module(cfg, loaded.vecs[0].shape[1]))
+    labels = [x.astype("float32") for x in loaded.labels]
+    scorer, log = train_scorer(scorer, loaded.layers * 4, labels * 4, dev, loaded.layers, learn_rate=0.01,
+                               layer_learn_rate=0.01, warmup_steps=2, max_steps=20, batch_size=4, eval_frequency=10)
+    assert [e["step"] for e in log] == [10, 20]
+    old, new = before[0].state_dict(), scorer.layers[0].state_dict()
+    assert any(not torch.equal(old[k], new[k]) for k in old)
+    install_layers(nlp, scorer.layers)
+    install_head(nlp, scorer.head, cfg)
+    save_pipeline(nlp, tmp_path / "model")
+    reloaded = spacy.load(tmp_path / "model")
+    docs = list(DocBin().from_disk(gold).get_docs(reloaded.vocab))
+    expected_vecs = scorer_vectors(scorer, loaded.layers)
+    for got, want in zip(doc_sentence_vectors(reloaded, docs), expected_vecs):
+        assert numpy.allclose(got, want, atol=1e-2)  # float16 weights in the compact save
+    for doc, lg in zip(docs, predict(scorer.head, expected_vecs)):
+        assert numpy.allclose(1 / (1 + numpy.exp(-lg)), get_sent_scores(reloaded(doc.text)), atol=5e-3)
+
+
+def test_train_head_command_checks_caches_and_layers(make_nlp, tmp_path):
+    """`train-head` refuses a cache made by another encoder (E035), top layers
+    from a cache without layer inputs (E034) and more top layers than the
+    base's compact save stores (E036); with a layer cache it trains them."""
+    from typer.testing import CliRunner
+
+    from spacy_bertsum.__main__ import app
+
+    nlp = make_nlp(**{"model.encoder.trainable_layers": 1})
+    nlp.initialize()
+    gold = _gold_file(tmp_path, _rows(8))
+    nlp.to_disk(tmp_path / "base")
+    cache_sentence_vectors(nlp, gold, tmp_path / "plain")
+    cache_sentence_vectors(nlp, gold, tmp_path / "layers", layer_inputs=2)
+    common = [
+        str(Path(__file__).parent.parent / "configs" / "head" / "cnndm.cfg"), "--output", str(tmp_path / "out"),
+        "--paths.base", str(tmp_path / "base"), "--paths.dev", str(gold),
+        "--training.max_steps", "4", "--training.eval_frequency", "2", "--training.batch_size", "4",
+    ]
+    caches = lambda name: ["--paths.train_cache", str(tmp_path / name), "--paths.dev_cache", str(tmp_path / name)]
+    run = lambda *args: CliRunner().invoke(app, ["train-head", *common, *args])
+    result = run(*caches("plain"), "--training.top_layers", "1")
+    assert result.exit_code == 1 and "E034" in result.output
+    result = run(*caches("layers"), "--training.top_layers", "2")
+    assert result.exit_code == 1 and "E036" in result.output
+    result = run(*caches("layers"), "--training.top_layers", "1")
+    assert result.exit_code == 0, result.output
+    trained = spacy.load(tmp_path / "out" / "model-best")
+    assert get_sent_scores(trained(TEXTS[0]))
+    # A cache of the trained pipeline does not belong to the base.
+    cache_sentence_vectors(trained, gold, tmp_path / "other")
+    result = run(*caches("other"))
+    assert result.exit_code == 1 and "E035" in result.output
