@@ -55,6 +55,15 @@ def test_config_builds_pipeline_without_loading_weights(path):
     transformer = bertsum.model.get_ref("encoder").get_ref("transformer")
     assert transformer.attrs["has_transformer"] is False
     assert transformer.layers[0].shims[0]._hfmodel.transformer is None
+    # nlp.initialize() builds the optimizer from the uninterpolated nlp.config
+    # (as `spacy debug data` runs it): no ${...} variables in that block.
+    assert nlp.create_optimizer() is not None
+
+
+def test_shipped_config_builds_its_optimizer():
+    config = spacy.util.load_config(ROOT / "spacy_bertsum" / "pipelines" / "en_bertsum_news" / "config.cfg")
+    nlp = spacy.util.load_model_from_config(config, auto_fill=True)
+    assert nlp.create_optimizer() is not None
 
 
 def test_old_model_name_still_builds():
