@@ -8,7 +8,7 @@ from typer.testing import CliRunner
 from spacy_bertsum.__main__ import app
 from spacy_bertsum.benchmark import long_text, parse_sizes
 
-from conftest import TEXTS, tiny_config
+from .util import TEXTS, tiny_config
 
 
 def test_long_text_has_exactly_n_words():

@@ -7,7 +7,7 @@ import pytest
 import spacy
 from transformers import BertConfig, BertModel
 
-from conftest import TEXTS, make_examples, tiny_config
+from .util import TEXTS, make_examples, tiny_config
 
 
 @pytest.fixture

@@ -1,4 +1,4 @@
-"""The ``bertsum`` component end to end, with the tiny random BERT from conftest."""
+"""The ``bertsum`` component end to end, with the tiny random BERT of the test fixtures."""
 import importlib
 import json
 import math
@@ -20,7 +20,7 @@ from spacy.util import fix_random_seed
 from spacy_bertsum.architectures import has_head
 from spacy_bertsum.util import SENT_OFFSET_KEY, SPANS_KEY
 
-from conftest import TEXTS, make_examples, tiny_config
+from .util import TEXTS, make_examples, tiny_config
 
 # A very long sentence (longer than max_tokens_per_call=200 and than the
 # 40-token encoder window) in the middle of a long doc of ~3000 tokens and

@@ -9,7 +9,7 @@ from spacy_bertsum.convert import convert
 from spacy_bertsum.evaluate import evaluate, evaluate_path
 from spacy_bertsum.scorer import rouge_f
 
-from conftest import TEXTS, make_examples
+from .util import TEXTS, make_examples
 
 
 @pytest.fixture

@@ -33,7 +33,7 @@ from spacy_bertsum.sentvecs import cache_sentence_vectors, doc_sentence_vectors,
 from spacy_bertsum.significance import paired_bootstrap
 from spacy_bertsum.util import get_sent_scores
 
-from conftest import TEXTS
+from .util import TEXTS
 
 
 def test_paired_bootstrap_interval():

@@ -11,7 +11,7 @@ from spacy_bertsum.benchmark import stage_pipeline
 from spacy_bertsum.evaluate import evaluate_path
 from spacy_bertsum.quantize import is_quantized, quantize_encoder
 
-from conftest import TEXTS, make_examples
+from .util import TEXTS, make_examples
 
 DynamicLinear = torch.ao.nn.quantized.dynamic.Linear
 #: The tiny encoder (2 layers: q, k, v, attention output, intermediate, output)

@@ -15,7 +15,7 @@ from spacy.tokens import SpanGroup
 import spacy_bertsum
 from spacy_bertsum.render import make_app, render, score_color, serve
 
-from conftest import TEXTS
+from .util import TEXTS
 
 HOSTILE = (
     'Breaking news <script>alert(1)</script> in town. A "quoted" word and "onmouseover="x here. '

@@ -12,7 +12,7 @@ from spacy_bertsum.evaluate import POSITION_BINS, evaluate
 from spacy_bertsum.report import bar_chart_svg, build_report, length_bins
 from spacy_bertsum.util import REFERENCE_KEY, SPANS_KEY
 
-from conftest import make_examples
+from .util import make_examples
 
 # 24 sentences over the tiny encoder's vocabulary; the gold sentence is the 23rd.
 LONG_TEXT = " ".join(

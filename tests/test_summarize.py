@@ -23,7 +23,7 @@ from spacy_bertsum.summarize import (
     summarize_records,
 )
 
-from conftest import TEXTS, tiny_config
+from .util import TEXTS, tiny_config
 
 runner = CliRunner()
 SHORT = "Short news. It is brief."
