@@ -1,7 +1,7 @@
 """The ``bertsum`` pipeline component: score sentences, select a summary."""
 from pathlib import Path
 import random
-from typing import Callable, Dict, Iterable, Iterator, List, Optional, Sequence, Union
+from typing import Any, Callable, Dict, Iterable, Iterator, List, Optional, Sequence, Union
 
 import numpy
 import srsly
@@ -181,19 +181,46 @@ class BertSum(TrainablePipe):
     # -- prediction ---------------------------------------------------------
 
     def __call__(self, doc: Doc, *, batch_size: Optional[int] = None, **selection_overrides) -> Doc:
+        """Score and summarize one doc. An error goes to the component's error
+        handler (``nlp.set_error_handler``), as in spaCy's TrainablePipe."""
         # batch_size: ignored; nlp.pipe writes it into the caller's
         # component_cfg dict, which may then be reused with nlp(text).
-        self._check_sentences([doc])
-        scores = self.predict([doc])
-        self.set_annotations([doc], scores, **selection_overrides)
-        return doc
+        error_handler = self.get_error_handler()
+        try:
+            self._annotate([doc], selection_overrides)
+            return doc
+        except Exception as e:
+            error_handler(self.name, self, [doc], e)
+        return None  # type: ignore[return-value]  # as TrainablePipe.__call__
 
     def pipe(self, stream: Iterable[Doc], *, batch_size: int = 128, **selection_overrides) -> Iterator[Doc]:
+        """Score and summarize a stream of docs in batches. A batch that fails
+        is retried doc by doc, so one bad doc does not take its batch with it;
+        each doc that still fails goes to the error handler
+        (``nlp.set_error_handler``) and, if the handler does not raise, is
+        left out of the stream, as spaCy's TrainablePipe.pipe does (with
+        ``nlp.pipe(..., as_tuples=True)`` the contexts stay paired)."""
+        error_handler = self.get_error_handler()
         for docs in spacy_util.minibatch(stream, size=batch_size):
-            self._check_sentences(docs)
-            scores = self.predict(docs)
-            self.set_annotations(docs, scores, **selection_overrides)
+            try:
+                self._annotate(docs, selection_overrides)
+            except Exception as e:
+                if len(docs) == 1:
+                    error_handler(self.name, self, docs, e)
+                    continue
+                for doc in docs:
+                    try:
+                        self._annotate([doc], selection_overrides)
+                    except Exception as doc_error:
+                        error_handler(self.name, self, [doc], doc_error)
+                        continue
+                    yield doc
+                continue
             yield from docs
+
+    def _annotate(self, docs: Sequence[Doc], selection_overrides: Dict[str, Any]) -> None:
+        self._check_sentences(docs)
+        self.set_annotations(docs, self.predict(docs), **selection_overrides)
 
     def predict(self, docs: Iterable[Doc]) -> List[numpy.ndarray]:
         """One array of sentence probabilities per doc; docs are not changed."""

@@ -15,7 +15,7 @@ import spacy
 import torch
 from spacy.tokens import Doc, DocBin, Span, SpanGroup
 from spacy.training import Example
-from spacy.util import fix_random_seed
+from spacy.util import fix_random_seed, raise_error
 
 from spacy_bertsum.architectures import has_head
 from spacy_bertsum.util import SENT_OFFSET_KEY, SPANS_KEY
@@ -145,6 +145,38 @@ def test_doc_without_sentence_boundaries_raises(small_nlp):
     with small_nlp.select_pipes(disable=["sentencizer"]):
         with pytest.raises(ValueError, match=r"\[E001\].*sentencizer"):
             small_nlp(TEXTS[1])
+
+
+def test_error_handler_gets_each_failing_doc(small_nlp):
+    """nlp.set_error_handler reaches bertsum: a failing batch is retried doc
+    by doc, the handler gets each failing doc, the other docs are annotated
+    as alone, and with as_tuples their contexts stay paired."""
+    sentencizer = small_nlp.get_pipe("sentencizer")
+    docs = [sentencizer(small_nlp.make_doc(t)) for t in TEXTS]
+    docs[1] = small_nlp.make_doc(TEXTS[1])  # no sentence boundaries: E001
+    failed = []
+
+    def handler(name, component, batch, error):
+        failed.append((name, [d.text for d in batch], str(error)))
+
+    small_nlp.set_error_handler(handler)
+    try:
+        with small_nlp.select_pipes(disable=["sentencizer"]):
+            out = list(small_nlp.pipe([(d, i) for i, d in enumerate(docs)], as_tuples=True, batch_size=4))
+        # A direct call goes to the handler too (and returns None, as TrainablePipe).
+        assert small_nlp.get_pipe("bertsum")(small_nlp.make_doc(TEXTS[1])) is None
+        assert len(failed) == 2
+    finally:
+        small_nlp.set_error_handler(raise_error)
+    assert [i for _, i in out] == [0, 2, 3]
+    assert failed[0][0] == "bertsum" and failed[0][1] == [TEXTS[1]] and "E001" in failed[0][2]
+    for doc, i in out:
+        alone = small_nlp(TEXTS[i])
+        assert doc._.summary == alone._.summary
+        assert np.allclose(doc._.sent_scores, alone._.sent_scores, atol=1e-5)
+    # The default handler raises the failing doc's own error.
+    with pytest.raises(ValueError, match=r"\[E001\]"):
+        list(small_nlp.get_pipe("bertsum").pipe(docs, batch_size=4))
 
 
 # -- degenerate docs ----------------------------------------------------------
