@@ -5,8 +5,8 @@ import json
 import spacy
 from typer.testing import CliRunner
 
-from spacy_bertsum.__main__ import app
-from spacy_bertsum.benchmark import long_text, parse_sizes
+from spacy_bertsum.cli import app
+from spacy_bertsum.cli.benchmark import long_text, parse_sizes
 
 from .util import TEXTS, tiny_config
 

@@ -6,7 +6,7 @@ import pytest
 import spacy
 from spacy.tokens import DocBin
 
-from spacy_bertsum.convert import ConvertStats, convert, read_jsonl
+from spacy_bertsum.cli.convert import ConvertStats, convert, read_jsonl
 from spacy_bertsum.oracle import greedy_oracle
 from spacy_bertsum.util import REFERENCE_KEY, SPANS_KEY
 

@@ -5,8 +5,8 @@ import pytest
 import spacy
 from spacy.tokens import DocBin
 
-from spacy_bertsum.convert import convert
-from spacy_bertsum.evaluate import evaluate, evaluate_path
+from spacy_bertsum.cli.convert import convert
+from spacy_bertsum.cli.evaluate import evaluate, evaluate_path
 from spacy_bertsum.scorer import rouge_f
 
 from .util import TEXTS, make_examples
@@ -105,7 +105,7 @@ def test_demo_sized_training_improves_rouge(tiny_encoder, tmp_path):
 def test_paired_differences_late_picks_and_groups(nlp, tmp_path):
     """vs_lead3 is the paired mean difference (with a CI around it), late_share
     counts picks at position 10+, and --by repeats both per field value."""
-    from spacy_bertsum.evaluate import LATE_POSITION
+    from spacy_bertsum.cli.evaluate import LATE_POSITION
     from spacy_bertsum.util import FIELDS_KEY
 
     long_text = " ".join(f"Sentence number {i} talks about topic {i}." for i in range(14))
@@ -143,7 +143,7 @@ def test_paired_differences_late_picks_and_groups(nlp, tmp_path):
 def test_show_strips_terminal_escapes(nlp, tmp_path):
     from typer.testing import CliRunner
 
-    from spacy_bertsum.__main__ import app
+    from spacy_bertsum.cli import app
 
     src = tmp_path / "rows.jsonl"
     text = "The storm \x1b[2J\x1b[31mhit the coast on Monday. Thousands of homes lost power. Schools reopen."

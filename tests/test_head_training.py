@@ -10,9 +10,9 @@ import spacy
 import torch
 from spacy.tokens import DocBin
 
-from spacy_bertsum.convert import convert
-from spacy_bertsum.devsplit import split_dev
-from spacy_bertsum.head_training import (
+from spacy_bertsum.cli.convert import convert
+from spacy_bertsum.cli.split_dev import split_dev
+from spacy_bertsum.cli.train_head import (
     DevSet,
     TopLayerScorer,
     evaluate_head,
@@ -29,7 +29,7 @@ from spacy_bertsum.head_training import (
 from spacy_bertsum.architectures import make_head_module
 from spacy_bertsum.compact import head_module
 from spacy_bertsum.oracle import soft_labels
-from spacy_bertsum.sentvecs import cache_sentence_vectors, doc_sentence_vectors, load_cache
+from spacy_bertsum.cli.cache_vectors import cache_sentence_vectors, doc_sentence_vectors, load_cache
 from spacy_bertsum.significance import paired_bootstrap
 from spacy_bertsum.util import get_sent_scores
 
@@ -179,7 +179,7 @@ def test_train_head_command(nlp, tmp_path):
     from the base head (E032)."""
     from typer.testing import CliRunner
 
-    from spacy_bertsum.__main__ import app
+    from spacy_bertsum.cli import app
 
     gold = _gold_file(tmp_path, _rows(8))
     nlp.to_disk(tmp_path / "base")
@@ -264,7 +264,7 @@ def test_train_head_command_checks_caches_and_layers(make_nlp, tmp_path):
     base's compact save stores (E036); with a layer cache it trains them."""
     from typer.testing import CliRunner
 
-    from spacy_bertsum.__main__ import app
+    from spacy_bertsum.cli import app
 
     nlp = make_nlp(**{"model.encoder.trainable_layers": 1})
     nlp.initialize()

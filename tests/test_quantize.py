@@ -7,8 +7,8 @@ import pytest
 import torch
 from thinc.api import CupyOps
 
-from spacy_bertsum.benchmark import stage_pipeline
-from spacy_bertsum.evaluate import evaluate_path
+from spacy_bertsum.cli.benchmark import stage_pipeline
+from spacy_bertsum.cli.evaluate import evaluate_path
 from spacy_bertsum.quantize import is_quantized, quantize_encoder
 
 from .util import TEXTS, make_examples

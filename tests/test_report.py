@@ -7,9 +7,9 @@ import pytest
 from spacy.tokens import DocBin, SpanGroup
 from typer.testing import CliRunner
 
-from spacy_bertsum.__main__ import app
-from spacy_bertsum.evaluate import POSITION_BINS, evaluate
-from spacy_bertsum.report import bar_chart_svg, build_report, length_bins
+from spacy_bertsum.cli import app
+from spacy_bertsum.cli.evaluate import POSITION_BINS, evaluate
+from spacy_bertsum.cli.report import bar_chart_svg, build_report, length_bins
 from spacy_bertsum.util import REFERENCE_KEY, SPANS_KEY
 
 from .util import make_examples

@@ -16,7 +16,7 @@ import pytest
 import spacy
 
 import spacy_bertsum
-from spacy_bertsum.evaluate import RougeTotals, lead_sentences
+from spacy_bertsum.cli.evaluate import RougeTotals, lead_sentences
 from spacy_bertsum.loading import DEFAULT_PIPELINE, pipeline_path
 
 SAMPLE = Path(__file__).parent / "data" / "cnndm_test_61-260.jsonl.xz"

@@ -14,8 +14,8 @@ from spacy.language import Language
 from typer.testing import CliRunner
 
 import spacy_bertsum
-from spacy_bertsum.__main__ import app
-from spacy_bertsum.summarize import (
+from spacy_bertsum.cli import app
+from spacy_bertsum.cli.summarize import (
     Record,
     UsageError,
     iter_records,
@@ -339,7 +339,7 @@ def test_usage_errors(model_dir, tmp_path, monkeypatch):
 def test_shipped_model_is_the_default(model_dir, tmp_path, monkeypatch):
     # A stand-in for the shipped pipeline, to stay quick (the real one is
     # tested in test_shipped.py).
-    monkeypatch.setattr(spacy_bertsum.summarize, "load", lambda: spacy.load(model_dir))
+    monkeypatch.setattr(spacy_bertsum.cli.summarize, "load", lambda: spacy.load(model_dir))
     src = tmp_path / "in.jsonl"
     _write_jsonl(src, [json.dumps({"text": SHORT})])
     result = _invoke(src, "-q")

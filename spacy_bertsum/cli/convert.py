@@ -15,6 +15,10 @@ an id (``id_field``). Each written ``Doc`` carries:
 Malformed lines are never dropped silently: they are reported with their line
 number, and either skipped (``on_error="skip"``) or raise (``on_error="fail"``).
 """
+
+import typer
+
+from ._util import app
 import gzip
 import json
 import lzma
@@ -30,8 +34,8 @@ from spacy.tokens import Doc, DocBin
 from tqdm import tqdm
 from wasabi import msg
 
-from .oracle import greedy_oracle
-from .util import FIELDS_KEY, REFERENCE_KEY, SPANS_KEY
+from ..oracle import greedy_oracle
+from ..util import FIELDS_KEY, REFERENCE_KEY, SPANS_KEY
 
 __all__ = ["ConvertStats", "read_jsonl", "load_segmenter", "convert", "ID_KEY", "FIELDS_KEY"]
 
@@ -250,3 +254,42 @@ def convert(
     else:
         msg.info("Skipped 0 lines")
     return stats
+
+
+# -- command line ------------------------------------------------------------
+
+
+@app.command("convert")
+def convert_cli(
+    input_path: Path = typer.Argument(..., help="JSONL file (.jsonl, .jsonl.gz or .jsonl.xz)", exists=True, dir_okay=False),
+    output_path: Path = typer.Argument(..., help="Output .spacy file (DocBin)"),
+    text_field: str = typer.Option("article", "--text-field", help="Field with the document text"),
+    summary_field: str = typer.Option("highlights", "--summary-field", help="Field with the reference summary (list of sentences or a string)"),
+    id_field: str = typer.Option("id", "--id-field", help="Optional field with a document id"),
+    segmenter: str = typer.Option("sentencizer", "--segmenter", help="'sentencizer' (rule-based) or a spaCy pipeline name/path that sets sentences"),
+    max_oracle_sents: int = typer.Option(3, "--max-oracle-sents", help="Most sentences in the greedy ROUGE oracle"),
+    limit: int = typer.Option(0, "--limit", help="Write at most this many docs (0: all)"),
+    n_process: int = typer.Option(1, "--n-process", help="Processes for sentence segmentation"),
+    on_error: str = typer.Option("skip", "--on-error", help="'skip' (report and skip malformed lines) or 'fail'"),
+    keep_fields: str = typer.Option("", "--keep-fields", help="Comma-separated input fields to keep on each doc (e.g. text_form), for `evaluate --by`"),
+):
+    """Convert article/summary JSONL into a DocBin with oracle labels."""
+
+    if on_error not in ("skip", "fail"):
+        msg.fail(f"--on-error must be 'skip' or 'fail', got '{on_error}'", exits=1)
+    output_path.parent.mkdir(parents=True, exist_ok=True)
+    stats = convert(
+        input_path,
+        output_path,
+        text_field=text_field,
+        summary_field=summary_field,
+        id_field=id_field,
+        nlp_name_or_pipeline=segmenter,
+        max_oracle_sents=max_oracle_sents,
+        limit=limit or None,
+        n_process=n_process,
+        on_error=on_error,
+        keep_fields=[f.strip() for f in keep_fields.split(",") if f.strip()],
+    )
+    if stats.written == 0:
+        msg.fail(f"No docs written from {input_path}", exits=1)

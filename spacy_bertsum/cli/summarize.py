@@ -16,6 +16,10 @@ Everything streams: input rows are read lazily, output rows are written in
 input order and flushed after every ``batch_size`` rows, and ``resume=True``
 continues an interrupted run where its output file stops.
 """
+
+import typer
+
+from ._util import app
 import glob
 import gzip
 import json
@@ -34,8 +38,8 @@ from spacy.language import Language
 from spacy.tokens import Doc
 from tqdm import tqdm
 
-from .loading import load, load_model
-from .util import SPANS_KEY, get_sent_scores
+from ..loading import load, load_model
+from ..util import SPANS_KEY, get_sent_scores
 
 __all__ = [
     "Record",
@@ -339,7 +343,7 @@ def load_pipeline(
     _check_int8(int8, gpu_id)
     nlp = _load_pipeline(model, gpu_id)
     if int8:
-        from .quantize import quantize_encoder
+        from ..quantize import quantize_encoder
 
         try:
             quantize_encoder(nlp, find_bertsum(nlp))
@@ -752,10 +756,76 @@ def summarize(
         bar.close()
         sink.close()
     if html is not None:
-        from .render import render_docs
+        from ..render import render_docs
 
         spans_key = getattr(nlp.get_pipe(name), "spans_key", SPANS_KEY)
         markup = render_docs(html_docs, n_html, page=True, spans_key=spans_key, title="spacy-bertsum summaries")
         Path(html).parent.mkdir(parents=True, exist_ok=True)
         Path(html).write_text(markup, encoding="utf8")
     return stats
+
+
+# -- command line ------------------------------------------------------------
+
+
+@app.command("summarize")
+def summarize_cli(
+    input: str = typer.Argument(..., help="JSONL file (.jsonl/.gz/.xz), a .txt file, a directory or glob of .txt files, or - for stdin"),
+    output: Optional[str] = typer.Option(None, "--output", "-o", help="Output JSONL file (default or -: stdout)"),
+    model: Optional[str] = typer.Option(None, "--model", "-m", help="Pipeline with a bertsum component: a path or package name"),
+    text_field: str = typer.Option("text", "--text-field", help="JSONL field with the document text"),
+    id_field: str = typer.Option("id", "--id-field", help="JSONL field with the document id (default: the line number)"),
+    stdin_format: str = typer.Option("jsonl", "--stdin-format", help="For input -: 'jsonl', or 'txt' (each line is one document)"),
+    top_k: Optional[int] = typer.Option(None, "--top-k", help="Most sentences per summary"),
+    ratio: Optional[float] = typer.Option(None, "--ratio", help="Select ceil(ratio * n_sents) sentences instead of top_k"),
+    max_words: Optional[int] = typer.Option(None, "--max-words", help="Word budget per summary"),
+    no_trigram_blocking: bool = typer.Option(False, "--no-trigram-blocking", help="Allow sentences sharing a trigram"),
+    min_words: Optional[int] = typer.Option(None, "--min-words", help="Shorter sentences are not eligible"),
+    batch_size: int = typer.Option(32, "--batch-size", help="Docs per nlp.pipe batch (and per output flush)"),
+    n_process: int = typer.Option(1, "--n-process", help="Processes for nlp.pipe"),
+    gpu_id: int = typer.Option(-1, "--gpu-id", help="GPU id, or -1 for CPU"),
+    max_chars: int = typer.Option(5_000_000, "--max-chars", help="Longer texts get an error row (sets nlp.max_length)"),
+    resume: bool = typer.Option(False, "--resume", help="Keep the complete rows of an existing --output and append the rest"),
+    quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bar"),
+    html: Optional[Path] = typer.Option(None, "--html", help="Also write the HTML view of the summarized docs here"),
+    html_max_docs: int = typer.Option(100, "--html-max-docs", help="Most docs in the --html view (a note counts the rest)"),
+    int8: bool = typer.Option(False, "--int8", help="Quantize the encoder to int8 (dynamic; CPU only): faster, slightly different scores"),
+):
+    """Summarize documents into JSONL: one row per input row, error rows for bad ones."""
+
+    selection = {"top_k": top_k, "ratio": ratio, "max_words": max_words, "min_words": min_words}
+    if no_trigram_blocking:
+        selection["trigram_blocking"] = False
+    try:
+        stats = summarize(
+            input,
+            output,
+            model=model,
+            text_field=text_field,
+            id_field=id_field,
+            stdin_format=stdin_format,
+            selection=selection,
+            batch_size=batch_size,
+            n_process=n_process,
+            gpu_id=gpu_id,
+            max_chars=max_chars,
+            resume=resume,
+            show_progress=not quiet,
+            html=html,
+            html_max_docs=html_max_docs,
+            int8=int8,
+        )
+    except UsageError as e:
+        typer.echo(f"Error: {e}", err=True)
+        raise typer.Exit(2)
+    except BrokenPipeError:  # the reader of stdout went away (e.g. `| head`)
+        import os
+        import sys
+
+        try:  # no second BrokenPipeError when Python flushes stdout at exit
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        except (OSError, ValueError):
+            pass
+        raise typer.Exit(1)
+    typer.echo(stats.summary_line(), err=True)
+    raise typer.Exit(1 if stats.failed else 0)

@@ -8,6 +8,10 @@ histogram of summary lengths, and the sentence view (``render``) of the first
 documents with the gold sentences marked. Charts are inline SVG drawn here: no
 scripts, no external assets.
 """
+
+import typer
+
+from ._util import app
 import datetime
 import math
 from html import escape
@@ -19,9 +23,9 @@ from spacy.tokens import Doc
 from wasabi import msg
 
 from .evaluate import POSITION_BINS, evaluate, load_model_and_gold, print_table
-from .render import ID_KEY, page_head, render_docs
-from .scorer import ROUGE_TYPES
-from .util import REFERENCE_KEY, SPANS_KEY
+from ..render import ID_KEY, page_head, render_docs
+from ..scorer import ROUGE_TYPES
+from ..util import REFERENCE_KEY, SPANS_KEY
 
 #: Span group the report copies the gold sentences to, on the predicted docs.
 GOLD_KEY = "bertsum_gold"
@@ -367,3 +371,24 @@ def report_path(
     Path(output).write_text(html, encoding="utf8")
     msg.good(f"Saved the report to {output}")
     return result
+
+
+# -- command line ------------------------------------------------------------
+
+
+@app.command("report")
+def report_cli(
+    model: str = typer.Argument(..., help="Trained pipeline: a path or package name"),
+    data_path: Path = typer.Argument(..., help="Gold .spacy file from `convert`", exists=True, dir_okay=False),
+    output: Path = typer.Option(Path("report.html"), "--output", "-o", help="Write the HTML report here"),
+    limit: int = typer.Option(0, "--limit", help="Evaluate on the first N docs only (0: all)"),
+    html_docs: int = typer.Option(5, "--html-docs", help="Show the sentence view of the first N docs"),
+    batch_size: int = typer.Option(32, "--batch-size", help="Docs per nlp.pipe batch"),
+    gpu_id: int = typer.Option(-1, "--gpu-id", help="GPU id, or -1 for CPU"),
+):
+    """One HTML file: ROUGE table, sentence-position and summary-length charts, sentence view."""
+    from spacy.cli._util import setup_gpu
+
+
+    setup_gpu(gpu_id)
+    report_path(model, data_path, output, limit=limit, html_docs=html_docs, batch_size=batch_size)

@@ -7,6 +7,10 @@ bootstrap confidence interval over documents, where its picks fall (sentence
 positions, and the share at position ``LATE_POSITION`` or later), and the same
 per value of a field kept by ``convert --keep-fields`` (``by``).
 """
+
+import typer
+
+from ._util import app
 import bisect
 import json
 import time
@@ -19,10 +23,10 @@ from spacy.tokens import Doc, DocBin
 from tqdm import tqdm
 from wasabi import msg
 
-from .loading import load_model
-from .scorer import ROUGE_TYPES, rouge_f
-from .significance import paired_bootstrap
-from .util import FIELDS_KEY, SPANS_KEY, get_reference, has_sentences
+from ..loading import load_model
+from ..scorer import ROUGE_TYPES, rouge_f
+from ..significance import paired_bootstrap
+from ..util import FIELDS_KEY, SPANS_KEY, get_reference, has_sentences
 
 #: Sentence positions >= this are lumped into one bin, "20+".
 MAX_POSITION = 20
@@ -263,7 +267,7 @@ def evaluate_path(
     ``Language`` passed in is quantized in place); recorded as ``"int8"``."""
     nlp, docs, total = load_model_and_gold(model, data_path, limit)
     if int8:
-        from .quantize import quantize_encoder
+        from ..quantize import quantize_encoder
 
         quantize_encoder(nlp)
     result = evaluate(nlp, docs, batch_size=batch_size, show_progress=show_progress, total=total, by=by)
@@ -276,3 +280,29 @@ def evaluate_path(
         Path(output).write_text(json.dumps(result, indent=2), encoding="utf8")
         msg.good(f"Saved metrics to {output}")
     return result
+
+
+# -- command line ------------------------------------------------------------
+
+
+@app.command("evaluate")
+def evaluate_cli(
+    model: str = typer.Argument(..., help="Trained pipeline: a path or package name"),
+    data_path: Path = typer.Argument(..., help="Gold .spacy file from `convert`", exists=True, dir_okay=False),
+    output: Optional[Path] = typer.Option(None, "--output", "-o", help="Write the metrics as JSON here"),
+    limit: int = typer.Option(0, "--limit", help="Evaluate on the first N docs only (0: all)"),
+    batch_size: int = typer.Option(32, "--batch-size", help="Docs per nlp.pipe batch"),
+    gpu_id: int = typer.Option(-1, "--gpu-id", help="GPU id, or -1 for CPU"),
+    int8: bool = typer.Option(False, "--int8", help="Quantize the encoder to int8 (dynamic; CPU only) and record it in the metrics"),
+    by: Optional[str] = typer.Option(None, "--by", help="Also report per value of this field (kept by `convert --keep-fields`), e.g. text_form"),
+):
+    """ROUGE of the model next to Lead-3 and the oracle on the same docs, with
+    each system's paired difference to Lead-3 (95% bootstrap CI) and the share
+    of its picks at late sentence positions."""
+    from spacy.cli._util import setup_gpu
+
+
+    if int8 and gpu_id >= 0:
+        msg.fail("--int8 runs on the CPU only: drop --gpu-id (or --int8)", exits=2)
+    setup_gpu(gpu_id)
+    evaluate_path(model, data_path, output, limit=limit, batch_size=batch_size, int8=int8, by=by)

@@ -35,6 +35,10 @@ trained on the cache too (``spacy_bertsum.top_training``):
 
 Shards are written atomically, so a stopped run continues where it stopped.
 """
+
+import typer
+
+from ._util import app
 import json
 import os
 import time
@@ -47,10 +51,10 @@ from spacy.language import Language
 from spacy.tokens import Doc, DocBin
 from wasabi import msg
 
-from .architectures import _encode_in_pieces, _find_layer_list, _window_tokens, doc_pieces, piece_calls
-from .errors import Errors
-from .oracle import soft_labels
-from .util import SPANS_KEY, get_reference, sentence_lengths
+from ..architectures import _encode_in_pieces, _find_layer_list, _window_tokens, doc_pieces, piece_calls
+from ..errors import Errors
+from ..oracle import soft_labels
+from ..util import SPANS_KEY, get_reference, sentence_lengths
 
 
 # The layer-input fields of a shard and their dtypes.
@@ -182,7 +186,7 @@ def doc_layer_inputs(nlp: Language, docs: Sequence[Doc], top_layers: int, pipe_n
 def encoder_digest(nlp: Language, pipe_name: str = "bertsum") -> str:
     """sha256 over the encoder's name and trained parameters: which encoder
     made a cache."""
-    from .compact import params_digest
+    from ..compact import params_digest
 
     model = nlp.get_pipe(pipe_name).model
     return params_digest(model, trained=True, salt=str(model.get_ref("encoder").attrs["encoder_name"]))
@@ -321,3 +325,33 @@ def load_cache(cache_dir: Path, layer_inputs: bool = False) -> Cache:
                     LayerInputs(v, wp[d], wp_lengths[d], pools[0][d], pools[1][d], pools[2][d])
                 )
     return cache
+
+
+# -- command line ------------------------------------------------------------
+
+
+@app.command("cache-vectors")
+def cache_vectors_cli(
+    model: str = typer.Argument(..., help="Trained pipeline whose encoder makes the vectors (path, package or en_bertsum_news)"),
+    data_path: Path = typer.Argument(..., help="Gold .spacy file from `convert`", exists=True, dir_okay=False),
+    output: Path = typer.Argument(..., help="Directory for the cache (shards; a stopped run continues)"),
+    limit: int = typer.Option(0, "--limit", min=0, help="Cache the first N docs only (0: all)"),
+    shard_size: int = typer.Option(1000, "--shard-size", min=1, help="Docs per shard"),
+    layer_inputs: int = typer.Option(0, "--layer-inputs", min=0, help="Also cache what the top N encoder layers receive, to train them with `train-head` (top_layers; about 0.5 MB per article for MiniLM)"),
+    gpu_id: int = typer.Option(-1, "--gpu-id", help="GPU id, or -1 for CPU"),
+):
+    """Run the pipeline's encoder once over a corpus and cache the sentence
+    vectors its head receives (for `train-head`), and with --layer-inputs
+    what the top encoder layers receive (for `train-head` with top_layers)."""
+    from spacy.cli._util import setup_gpu
+    from spacy.tokens import DocBin
+
+    from ..loading import load_model
+
+    setup_gpu(gpu_id)
+    n_docs = len(DocBin().from_disk(data_path))
+    indices = range(min(limit, n_docs) if limit else n_docs)
+    n = cache_sentence_vectors(
+        load_model(model), data_path, output, indices=indices, shard_size=shard_size, layer_inputs=layer_inputs
+    )
+    msg.good(f"Cached the sentence vectors of {n} docs in {output}")

@@ -17,7 +17,7 @@ Measures, on the same N articles, docs/s, wordpieces/s and peak RSS of
 
 and the full pipeline on single long documents of growing length.
 
-Every stage runs in a fresh child process (``python -m spacy_bertsum.benchmark
+Every stage runs in a fresh child process (``python -m spacy_bertsum.cli.benchmark
 --stage NAME ...``) that loads the model, warms up on 2 docs, runs the stage
 and reports seconds and its own peak RSS, so no stage inherits another's
 memory. Peak RSS is the child's ``VmHWM`` (see :func:`_peak_rss_mb` for why
@@ -26,6 +26,10 @@ after resetting it (``/proc/self/clear_refs``) once the model is loaded and
 warmed up. The CLI row is measured from outside: ``/usr/bin/time -f %M``, or
 ``getrusage(RUSAGE_CHILDREN)`` in a small wrapper process.
 """
+
+import typer
+
+from ._util import app
 import argparse
 import datetime
 import json
@@ -165,7 +169,7 @@ def _status_mb(key: str) -> Optional[float]:
 
 
 def _sent_count(doc) -> int:
-    from .util import get_sent_scores
+    from ..util import get_sent_scores
 
     return len(get_sent_scores(doc) or ())
 
@@ -179,7 +183,7 @@ def _set_threads(threads: int) -> None:
 def _load(model: Optional[str]):
     """The pipeline: a path, package or shipped pipeline name, or (None) the
     shipped model."""
-    from .loading import load, load_model
+    from ..loading import load, load_model
 
     return load_model(model) if model else load()
 
@@ -231,7 +235,7 @@ def stage_pipeline(model: Optional[str], texts: List[str], batch_size: int, capt
     load_s = time.perf_counter() - t0
     extra: Dict[str, Any] = {}
     if int8:
-        from .quantize import quantize_encoder
+        from ..quantize import quantize_encoder
         from .summarize import find_bertsum
 
         t0 = time.perf_counter()
@@ -376,9 +380,9 @@ def stage_long(model: Optional[str], warmup: List[str], text_path: Path) -> Dict
 
 
 def stage_main(argv: Optional[Sequence[str]] = None) -> None:
-    """Entry point of a stage child: ``python -m spacy_bertsum.benchmark --stage NAME ...``.
+    """Entry point of a stage child: ``python -m spacy_bertsum.cli.benchmark --stage NAME ...``.
     Writes its result as JSON to ``--result``."""
-    parser = argparse.ArgumentParser(prog="python -m spacy_bertsum.benchmark",
+    parser = argparse.ArgumentParser(prog="python -m spacy_bertsum.cli.benchmark",
                                      description="Run one benchmark stage (used by `spacy_bertsum benchmark`).")
     parser.add_argument("--stage", required=True,
                         choices=["build", "pipeline", "pipeline-int8", "encoder", "encoder-no-grad", "lead3", "textrank", "long"])
@@ -434,7 +438,7 @@ def _child_env(threads: int) -> Dict[str, str]:
 
 def _run_stage(stage: str, workdir: Path, threads: int, **options: Any) -> Dict[str, Any]:
     result_path = workdir / f"result-{stage}-{time.monotonic_ns()}.json"
-    cmd = [sys.executable, "-m", "spacy_bertsum.benchmark", "--stage", stage,
+    cmd = [sys.executable, "-m", "spacy_bertsum.cli.benchmark", "--stage", stage,
            "--result", str(result_path), "--threads", str(threads)]
     for key, value in options.items():
         if value is not None:
@@ -553,7 +557,7 @@ def run_benchmark(
     if model and untrained:
         raise BenchmarkError("pass either --model or --untrained, not both")
     if not model and not untrained:
-        from .loading import pipeline_path
+        from ..loading import pipeline_path
 
         try:
             pipeline_path()
@@ -789,6 +793,44 @@ def parse_sizes(value: str) -> List[int]:
     if any(s < 1 for s in sizes):
         raise BenchmarkError(f"--long word counts must be positive, got '{value}'")
     return sizes
+
+
+
+# -- command line ------------------------------------------------------------
+
+
+@app.command("benchmark")
+def benchmark_cli(
+    data: Path = typer.Option(None, "--data", help="JSONL(.gz/.xz) with an 'article' field (default: the shipped CNN/DM test sample)", exists=True, dir_okay=False),
+    n: int = typer.Option(60, "--n", help="Docs to run (the data is cycled if shorter)"),
+    model: Optional[str] = typer.Option(None, "--model", "-m", help="Pipeline with a bertsum component (default: spacy_bertsum.load())"),
+    untrained: bool = typer.Option(False, "--untrained", help="Use an untrained default pipeline (speed does not depend on training)"),
+    batch_size: int = typer.Option(32, "--batch-size", help="Docs per nlp.pipe batch"),
+    threads: int = typer.Option(0, "--threads", help="torch threads in every stage (0: os.cpu_count())"),
+    long: str = typer.Option("1000,10000,100000", "--long", help="Word counts of the long-document runs"),
+    no_long: bool = typer.Option(False, "--no-long", help="Skip the long-document runs"),
+    textrank_model: str = typer.Option("en_core_web_sm", "--textrank-model", help="spaCy model with tagger and parser for PyTextRank"),
+    output: Optional[Path] = typer.Option(None, "--output", "-o", help="Also write the figures as JSON here"),
+    int8: bool = typer.Option(False, "--int8", help="Also time the pipeline with the encoder quantized to int8 (extra row)"),
+):
+    """Docs/s, wordpieces/s and peak RSS: encoder alone, pipeline, CLI, Lead-3, PyTextRank; long docs."""
+
+    try:
+        run_benchmark(
+            data=data or DEFAULT_DATA,
+            n=n,
+            model=model,
+            untrained=untrained,
+            batch_size=batch_size,
+            threads=threads or None,
+            long_sizes=[] if no_long else parse_sizes(long),
+            textrank_model=textrank_model,
+            output=output,
+            int8=int8,
+        )
+    except BenchmarkError as e:
+        typer.echo(f"Error: {e}", err=True)
+        raise typer.Exit(2)
 
 
 if __name__ == "__main__":

@@ -11,6 +11,11 @@ that are not among the first ``keep_first`` rows, ordered by id, the last
 ``keep_first`` protects rows that an earlier step already used for selection
 (the CPU training stages pick checkpoints on the first 150-300 dev rows).
 """
+
+import typer
+from wasabi import msg
+
+from ._util import app
 from pathlib import Path
 from typing import Tuple, Union
 
@@ -18,8 +23,8 @@ from spacy.tokens import DocBin
 from spacy.vocab import Vocab
 
 from .convert import DOCBIN_ATTRS, ID_KEY
-from .errors import Errors
-from .util import FIELDS_KEY
+from ..errors import Errors
+from ..util import FIELDS_KEY
 
 
 def split_dev(
@@ -53,3 +58,30 @@ def split_dev(
         Path(path).parent.mkdir(parents=True, exist_ok=True)
         out.to_disk(path)
     return len(select), len(holdout)
+
+
+# -- command line ------------------------------------------------------------
+
+
+@app.command("split-dev")
+def split_dev_cli(
+    input_path: Path = typer.Argument(..., help="Converted dev file (.spacy) with the field kept (`convert --keep-fields`)", exists=True, dir_okay=False),
+    select_path: Path = typer.Argument(..., help="Output: the model-selection set (.spacy)"),
+    holdout_path: Path = typer.Argument(..., help="Output: the held-back set, never used for selection (.spacy)"),
+    field: str = typer.Option("text_form", "--field", help="Field that names each row's form"),
+    holdout_prefix: str = typer.Option("RAW", "--holdout-prefix", help="Rows whose field starts with this are split between the two sets"),
+    n_holdout: int = typer.Option(500, "--n-holdout", min=0, help="Rows (the last by id) held back"),
+    n_other: int = typer.Option(1000, "--n-other", min=0, help="Rows of the other forms (first in file order) in the selection set"),
+    keep_first: int = typer.Option(500, "--keep-first", min=0, help="The first N rows (used for selection before) are never held back"),
+):
+    """Split a dev file into a selection set and a held-back set (fixed rule: by id)."""
+
+    try:
+        n_select, n_hold = split_dev(
+            input_path, select_path, holdout_path, field=field,
+            holdout_prefix=holdout_prefix, n_holdout=n_holdout, n_other=n_other,
+            keep_first=keep_first,
+        )  # fmt: skip
+    except ValueError as e:
+        msg.fail(str(e), exits=1)
+    msg.good(f"{n_select} docs -> {select_path}, {n_hold} held back -> {holdout_path}")

@@ -11,6 +11,10 @@ Settings come from a config file (``configs/head/cnndm.cfg``) with a ``[head]``
 block (the head's architecture, as ``spacy-bertsum.BertSumModel.v1`` takes
 it) and a ``[training]`` block (optimizer, labels, evaluation).
 """
+
+import typer
+
+from ._util import app
 import copy
 import json
 import random
@@ -24,16 +28,16 @@ import torch
 from spacy.tokens import DocBin
 from wasabi import msg
 
-from .errors import Errors
-from .architectures import make_head_module
-from .compact import head_module
+from ..errors import Errors
+from ..architectures import make_head_module
+from ..compact import head_module
 from .evaluate import late_share
-from .inter_sentence import InterSentenceEncoder
-from .scorer import ROUGE_TYPES, rouge_f
-from .selection import SelectionConfig, select_sentences
-from .sentvecs import LayerInputs, cache_info, load_cache
-from .significance import paired_bootstrap
-from .util import FIELDS_KEY, get_reference
+from ..inter_sentence import InterSentenceEncoder
+from ..scorer import ROUGE_TYPES, rouge_f
+from ..selection import SelectionConfig, select_sentences
+from .cache_vectors import LayerInputs, cache_info, load_cache
+from ..significance import paired_bootstrap
+from ..util import FIELDS_KEY, get_reference
 
 
 # ---------------------------------------------------------------------------
@@ -427,8 +431,8 @@ def install_head(nlp, head: InterSentenceEncoder, cfg: Dict, pipe_name: str = "b
 
 def top_encoder_layers(nlp, n: int, pipe_name: str = "bertsum") -> List[torch.nn.Module]:
     """The top ``n`` layers of the bertsum encoder's Hugging Face model."""
-    from .architectures import _find_layer_list
-    from .compact import hf_model
+    from ..architectures import _find_layer_list
+    from ..compact import hf_model
 
     layers = _find_layer_list(hf_model(nlp.get_pipe(pipe_name).model))
     return list(layers[len(layers) - n :])
@@ -469,8 +473,8 @@ def train_head_from_config(config_path: Path, output: Path, overrides: Dict = {}
     (the best evaluation)."""
     from spacy.util import load_config
 
-    from .loading import load_model
-    from .sentvecs import encoder_digest
+    from ..loading import load_model
+    from .cache_vectors import encoder_digest
 
     config = load_config(config_path, overrides=overrides, interpolate=True)
     paths, hcfg, tcfg = config["paths"], dict(config["head"]), dict(config["training"])
@@ -528,3 +532,28 @@ def train_head_from_config(config_path: Path, output: Path, overrides: Dict = {}
     save_pipeline(nlp, output / "model-best")
     msg.good(f"Saved {output / 'model-best'} (dev step {best['step']}, {best['kind']}: R1 {best['all']['rouge1']:.2f})")
     return best
+
+
+# -- command line ------------------------------------------------------------
+
+
+@app.command(
+    "train-head",
+    context_settings={"allow_extra_args": True, "ignore_unknown_options": True},
+)
+def train_head_cli(
+    ctx: typer.Context,
+    config_path: Path = typer.Argument(..., help="Head training config (e.g. configs/head.cfg)", exists=True, dir_okay=False),
+    output: Path = typer.Option(..., "--output", "-o", help="Output directory (model-best, log.jsonl, dev.json)"),
+):
+    """Train the scoring head on cached sentence vectors (and with
+    [training] top_layers the top encoder layers, on cached layer inputs) and
+    save the pipeline with the best dev ROUGE. Config overrides as in `spacy
+    train`, e.g. --training.max_steps 2000."""
+    from spacy.cli._util import parse_config_overrides
+
+
+    try:
+        train_head_from_config(config_path, output, parse_config_overrides(ctx.args))
+    except ValueError as e:
+        msg.fail(str(e), exits=1)
