@@ -46,7 +46,7 @@ import time
 from pathlib import Path
 from typing import Any, Dict, List, Optional, Sequence
 
-DEFAULT_DATA = Path(__file__).parent / "data" / "cnndm_test.jsonl.xz"
+DEFAULT_DATA = Path(__file__).parent.parent / "data" / "cnndm_test.jsonl.xz"
 DEFAULT_LONG = (1000, 10000, 100000)
 TARGET_RATIO = 0.8
 LONG_RSS_TARGET_MB = 2048
