@@ -171,6 +171,14 @@ class Errors(metaclass=ErrorsWithCodes):
         "({old}, now {new}); its shards cannot be continued. Delete the "
         "directory or cache into another one."
     )
+    E037 = (
+        "The pipeline has no bertsum component (components: {names}). Use a "
+        "pipeline with one, e.g. `spacy_bertsum.load()`, or add it with "
+        "`nlp.add_pipe(\"bertsum\", source=spacy_bertsum.load())`."
+    )
+    E038 = (
+        "int8 quantization runs on the CPU only: drop the GPU id (--gpu-id) or int8 (--int8)."
+    )
     E034 = (
         "The cache in {path} holds no layer inputs. Make it with "
         "`cache-vectors ... --layer-inputs N` (N at least [training] top_layers) "
@@ -184,4 +192,34 @@ class Errors(metaclass=ErrorsWithCodes):
     E036 = (
         "[training] top_layers = {top_layers} is more than {what} ({limit}). "
         "Lower top_layers, or {fix}."
+    )
+    E040 = (
+        "The benchmark found no non-empty '{field}' texts in {path}. Pass a "
+        "JSONL(.gz/.xz) file with an '{field}' string on its lines as --data, "
+        "or leave --data out for the shipped CNN/DM test sample."
+    )
+    E041 = (
+        "Pass either --model or --untrained to the benchmark, not both: "
+        "--untrained builds its own untrained pipeline."
+    )
+    E042 = (
+        "The benchmark has no pipeline to run: {err} Pass --model PATH, or "
+        "--untrained (speed does not depend on training)."
+    )
+    E043 = (
+        "--long must be comma-separated positive word counts, e.g. "
+        "1000,10000,100000; got '{value}'. Use --no-long to skip the long runs."
+    )
+    E044 = (
+        "The benchmark could not build its untrained pipeline: {err}. Check "
+        "that `nlp.add_pipe(\"bertsum\")` with the default config works here "
+        "(its encoder must be installed), or pass --model PATH instead."
+    )
+    E045 = (
+        "The benchmark's pipeline stage made no encoder call, so there is "
+        "nothing to replay. Run it on docs with text (check --data and --n)."
+    )
+    E046 = (
+        "Unknown benchmark stage '{stage}' (known: {stages}). Stages are run "
+        "by `python -m spacy_bertsum benchmark`; run that command instead."
     )

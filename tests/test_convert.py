@@ -186,3 +186,21 @@ def test_multiprocess_same_result(mixed, tmp_path):
     ]
     refs_a = [list(d.user_data[REFERENCE_KEY]) for d in da]
     assert refs_a == [list(d.user_data[REFERENCE_KEY]) for d in db]
+
+
+@pytest.mark.parametrize("suffix", [".jsonl.gz", ".jsonl.xz"])
+def test_convert_corrupt_stream_is_a_line_error(tmp_path, suffix):
+    """Data corrupted inside a .gz/.xz stream: the lines before it are
+    converted, the first unreadable line is reported (the same reader as
+    summarize's)."""
+    path = _write(tmp_path / f"data{suffix}", [json.dumps(GOOD_1)] * 400 + [json.dumps(GOOD_2)] * 400)
+    data = bytearray(path.read_bytes())
+    middle = len(data) // 2
+    data[middle : middle + 64] = bytes(64)
+    path.write_bytes(bytes(data))
+    stats = convert(path, tmp_path / "out.spacy", show_progress=False)
+    # gzip finds the damage only at its CRC: garbage lines come first.
+    assert stats.skipped >= 1 and "cannot read the input past this point" in stats.errors[-1]
+    assert 0 <= stats.written < 800 and stats.written + stats.skipped <= 800
+    with pytest.raises(ValueError, match="line [0-9]+: "):
+        convert(path, tmp_path / "out2.spacy", show_progress=False, on_error="fail")

@@ -18,10 +18,8 @@ number, and either skipped (``on_error="skip"``) or raise (``on_error="fail"``).
 
 import typer
 
+from ._jsonl import InputReadError, read_jsonl
 from ._util import app
-import gzip
-import json
-import lzma
 import sys
 from collections import deque
 from dataclasses import dataclass, field
@@ -57,32 +55,6 @@ class ConvertStats:
     errors: List[str] = field(default_factory=list)
 
 
-def _open_text(path: Path):
-    suffix = path.suffix.lower()
-    if suffix == ".gz":
-        return gzip.open(path, "rt", encoding="utf8")
-    if suffix == ".xz":
-        return lzma.open(path, "rt", encoding="utf8")
-    return path.open("r", encoding="utf8")
-
-
-def read_jsonl(path: Union[str, Path]) -> Iterator[Tuple[int, Union[Any, Exception]]]:
-    """Yield ``(line_number, parsed_object_or_exception)`` for each non-blank line.
-
-    Line numbers start at 1 and count blank lines too. A line that is not
-    valid JSON yields the exception instead of an object. Plain, ``.gz`` and
-    ``.xz`` files are recognised by suffix.
-    """
-    with _open_text(Path(path)) as f:
-        for line_no, line in enumerate(f, 1):
-            if not line.strip():
-                continue
-            try:
-                yield line_no, json.loads(line)
-            except ValueError as e:  # json.JSONDecodeError is a ValueError
-                yield line_no, e
-
-
 def load_segmenter(nlp_name_or_pipeline: Union[str, Path, Language] = "sentencizer") -> Language:
     """The pipeline that segments articles into sentences.
 
@@ -115,6 +87,8 @@ def _check_record(
     obj: Any, text_field: str, summary_field: str
 ) -> Tuple[Optional[str], Optional[Union[str, List[str]]], Optional[str]]:
     """Validate one parsed line: ``(article, summary, None)`` or ``(None, None, problem)``."""
+    if isinstance(obj, InputReadError):
+        return None, None, str(obj)
     if isinstance(obj, Exception):
         return None, None, f"invalid JSON ({obj})"
     if not isinstance(obj, dict):
