@@ -179,6 +179,7 @@ class Errors(metaclass=ErrorsWithCodes):
     E038 = (
         "int8 quantization runs on the CPU only: drop the GPU id (--gpu-id) or int8 (--int8)."
     )
+    E039 = "{path} has no doc at index {index}."
     E034 = (
         "The cache in {path} holds no layer inputs. Make it with "
         "`cache-vectors ... --layer-inputs N` (N at least [training] top_layers) "

@@ -155,6 +155,8 @@ def test_show_strips_terminal_escapes(nlp, tmp_path):
     assert result.exit_code == 0, result.output
     assert "\x1b[2J" not in result.stdout and "\x1b[31m" not in result.stdout
     assert "The storm hit the coast" in result.stdout
+    result = CliRunner().invoke(app, ["show", str(tmp_path / "model"), str(gold), "--index", "5"])
+    assert result.exit_code == 1 and "[E039]" in result.stdout
 
 
 def test_gold_docs_without_oracle_spans(nlp, gold_path):

@@ -89,7 +89,7 @@ def _load(model: Optional[str]):
 
 
 def _hf_model(nlp):
-    from .summarize import find_bertsum
+    from ..loading import find_bertsum
 
     model = nlp.get_pipe(find_bertsum(nlp)).model
     return model.get_ref("encoder").get_ref("transformer").transformer
@@ -150,7 +150,7 @@ def stage_pipeline(model: Optional[str], texts: List[str], batch_size: int, capt
     extra: Dict[str, Any] = {}
     if int8:
         from ..quantize import quantize_encoder
-        from .summarize import find_bertsum
+        from ..loading import find_bertsum
 
         t0 = time.perf_counter()
         extra["quantized_linear_layers"] = quantize_encoder(nlp, find_bertsum(nlp))

@@ -33,9 +33,7 @@ rows are measured from outside: ``/usr/bin/time -f %M``, or
 ``getrusage(RUSAGE_CHILDREN)`` in a small wrapper process.
 """
 import datetime
-import gzip
 import json
-import lzma
 import os
 import platform
 import shutil
@@ -53,6 +51,7 @@ from wasabi import msg
 from ..errors import Errors
 from . import _benchmark_report as report
 from ._benchmark_stages import run_stage_file, stage_pipeline  # noqa: F401  (stage_pipeline: public, tests)
+from ._jsonl import read_jsonl
 from ._util import app
 
 DEFAULT_DATA = Path(__file__).parent.parent / "data" / "cnndm_test.jsonl.xz"
@@ -68,17 +67,13 @@ TIME_BIN = "/usr/bin/time"
 def read_texts(path: Path, n: int, field: str = "article") -> List[str]:
     """The first ``n`` non-empty ``field`` values of a JSONL(.gz/.xz) file,
     cycled if the file has fewer."""
-    opener = lzma.open if path.suffix == ".xz" else gzip.open if path.suffix == ".gz" else open
     texts: List[str] = []
-    with opener(path, "rt", encoding="utf8") as f:  # type: ignore[operator]
-        for line in f:
-            if not line.strip():
-                continue
-            value = json.loads(line).get(field)
-            if isinstance(value, str) and value.strip():
-                texts.append(value)
-            if len(texts) >= n:
-                break
+    for _, obj in read_jsonl(path):
+        value = obj.get(field) if isinstance(obj, dict) else None
+        if isinstance(value, str) and value.strip():
+            texts.append(value)
+        if len(texts) >= n:
+            break
     if not texts:
         raise ValueError(Errors.E040.format(path=path, field=field))
     return [texts[i % len(texts)] for i in range(n)]
