@@ -11,9 +11,20 @@ Design choice: the transformer is *embedded* in the bertsum model (like
 * the component owns all its weights, so it can freeze lower encoder layers
   (``trainable_layers``) and save a compact checkpoint;
 * a summarizer rarely shares an encoder with other components.
+
+The model tree (``spacy-bertsum.BertSumModel.v1``)::
+
+    bertsum                      refs: "encoder", "head"
+    ├── bertsum_encoder          ref "transformer"; attrs trainable_layers, encoder_name
+    │   └── transformer >> split_trf_batch >> trfs2arrays
+    └── pytorch (head)           an InterSentenceEncoder, added by initialize()
+
+Other modules go through the accessors below (``get_hf_model``,
+``set_hf_model``, ``get_tokenizer``, ``get_head_module``, ``set_head_module``,
+``has_head``, ``get_encoder_layers``, ``get_window_size``) instead of walking
+this tree themselves.
 """
-import os
-from typing import Any, Callable, Dict, List, Optional, Tuple
+from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
 
 from spacy.tokens import Doc, Span
 from spacy.util import registry
@@ -29,20 +40,8 @@ from .inter_sentence import InterSentenceEncoder
 from .util import SENT_OFFSET_KEY, resolve_encoder_name, sentence_lengths
 
 DocScores = List[Floats1d]
-
-
-def _torch_single_thread_after_fork() -> None:
-    """``nlp.pipe(n_process=2)`` forks workers on Linux. A forked child that runs
-    torch ops on the OpenMP thread pool it inherited from a parent that already
-    used it deadlocks (libgomp is not fork-safe); one thread per worker avoids
-    that, as torch's own DataLoader workers do."""
-    import torch
-
-    torch.set_num_threads(1)
-
-
-if hasattr(os, "register_at_fork"):
-    os.register_at_fork(after_in_child=_torch_single_thread_after_fork)
+#: A piece of a doc the encoder runs on: (index of the doc, first token, end token).
+Piece = Tuple[int, int, int]
 
 
 # ---------------------------------------------------------------------------
@@ -50,38 +49,56 @@ if hasattr(os, "register_at_fork"):
 # ---------------------------------------------------------------------------
 
 
+class SentenceWindows:
+    """A span getter (``get_spans`` of a spacy-transformers model): cuts each
+    doc into windows of consecutive whole sentences of at most ``max_tokens``
+    tokens. The bertsum model reads ``max_tokens`` (see
+    :func:`get_window_size`) to run the encoder on these windows directly,
+    batched by length."""
+
+    def __init__(self, max_tokens: int) -> None:
+        if max_tokens < 1:
+            raise ValueError(Errors.E015.format(name="max_tokens", value=max_tokens))
+        self.max_tokens = max_tokens
+
+    def __call__(self, docs: List[Doc]) -> List[List[Span]]:
+        return [sentence_windows(doc, self.max_tokens) for doc in docs]
+
+    def __repr__(self) -> str:
+        return f"SentenceWindows(max_tokens={self.max_tokens})"
+
+
 @registry.span_getters("spacy-bertsum.sentence_windows.v1")
-def configure_sentence_windows(max_tokens: int = 320) -> Callable[[List[Doc]], List[List[Span]]]:
+def configure_sentence_windows(max_tokens: int = 320) -> SentenceWindows:
     """Cut each doc into windows of consecutive whole sentences of at most
     ``max_tokens`` tokens, so no sentence is split across encoder windows and
     every token is encoded once. A sentence longer than ``max_tokens`` is cut
     into several windows. Keep ``max_tokens`` well below the encoder's limit
     (512 wordpieces for BERT); wordpieces beyond it are dropped by
     spacy-transformers."""
-    if max_tokens < 1:
-        raise ValueError(Errors.E015.format(name="max_tokens", value=max_tokens))
-
-    def get_sentence_windows(docs: List[Doc]) -> List[List[Span]]:
-        return [sentence_windows(doc, max_tokens) for doc in docs]
-
-    # Read by _encode_in_pieces, which batches these windows by length.
-    get_sentence_windows.max_tokens = max_tokens  # type: ignore[attr-defined]
-    return get_sentence_windows
+    return SentenceWindows(max_tokens)
 
 
 def sentence_windows(doc: Doc, max_tokens: int) -> List[Span]:
-    windows: List[Span] = []
+    return [doc[start:end] for start, end in window_bounds(sentence_lengths(doc), max_tokens)]
+
+
+def window_bounds(lengths: Sequence[int], max_tokens: int) -> List[Tuple[int, int]]:
+    """(start, end) token offsets of the windows of consecutive whole
+    sentences (of ``lengths`` tokens) of at most ``max_tokens`` tokens; a
+    longer sentence is cut into windows of ``max_tokens``."""
+    windows: List[Tuple[int, int]] = []
     start = end = 0
-    for length in sentence_lengths(doc):
+    for length in lengths:
         if end - start + length > max_tokens and end > start:
-            windows.append(doc[start:end])
+            windows.append((start, end))
             start = end
         end += length
         while end - start > max_tokens:
-            windows.append(doc[start : start + max_tokens])
+            windows.append((start, start + max_tokens))
             start += max_tokens
     if end > start:
-        windows.append(doc[start:end])
+        windows.append((start, end))
     return windows
 
 
@@ -189,8 +206,99 @@ def _find_layer_list(hf_model):
 
 
 # ---------------------------------------------------------------------------
+# Accessors: what the rest of the package needs from the model tree
+# ---------------------------------------------------------------------------
+
+
+def _transformer(model: Model) -> TransformerModel:
+    return model.get_ref("encoder").get_ref("transformer")
+
+
+def get_hf_model(model: Model):
+    """The Hugging Face (torch) model inside the encoder of the bertsum model
+    ``model``, or None before initialization."""
+    return _transformer(model).transformer
+
+
+def set_hf_model(model: Model, hf_model) -> None:
+    """Make the encoder of ``model`` run ``hf_model`` (e.g. an int8-quantized
+    copy of its Hugging Face model); the tokenizer stays. Raises E005 before
+    initialization."""
+    transformer = _transformer(model)
+    if transformer.transformer is None:
+        raise ValueError(Errors.E005)
+    # spacy-transformers sets its model once (attrs["set_transformer"] refuses
+    # a second one) and has no public way to replace it: do what its setter
+    # does, in this one place.
+    shim = transformer.layers[0].shims[0]
+    shim._model = hf_model
+    shim._hfmodel.transformer = hf_model
+
+
+def get_tokenizer(model: Model):
+    """The Hugging Face tokenizer of the encoder of ``model``, or None before
+    initialization."""
+    return _transformer(model).tokenizer
+
+
+def get_encoder_layers(model: Model):
+    """The list of Transformer layers of the Hugging Face model of ``model``
+    (e.g. ``encoder.layer`` for BERT), bottom first."""
+    hf_model = get_hf_model(model)
+    if hf_model is None:
+        raise ValueError(Errors.E005)
+    return _find_layer_list(hf_model)
+
+
+def get_window_size(model: Model) -> Optional[int]:
+    """The window size (``max_tokens``) of the encoder's sentence-window span
+    getter, or None for another span getter (whose spans may overlap or leave
+    tokens out, so the model does not cut docs into its windows itself).
+    ``model``: the bertsum model or its encoder."""
+    encoder = model.get_ref("encoder") if model.has_ref("encoder") else model
+    if not encoder.has_ref("transformer"):
+        return None
+    get_spans = encoder.get_ref("transformer").attrs.get("get_spans")
+    return get_spans.max_tokens if isinstance(get_spans, SentenceWindows) else None
+
+
+def has_head(model: Model) -> bool:
+    """Whether the scoring head exists (it is built at initialization, or
+    from the component's cfg before the weights are loaded)."""
+    return bool(model.has_ref("head"))
+
+
+def get_head_module(model: Model) -> InterSentenceEncoder:
+    """The torch scoring head (an InterSentenceEncoder) of ``model``. Raises
+    E005 before initialization."""
+    if not has_head(model):
+        raise ValueError(Errors.E005)
+    return model.get_ref("head").shims[0]._model
+
+
+def set_head_module(model: Model, module: InterSentenceEncoder, settings: Optional[Dict[str, Any]] = None) -> None:
+    """Make ``module`` the scoring head of ``model`` (replacing the current
+    one, if any). ``settings``: the head settings it was built with
+    (``inter_sentence_layers``, ``heads``, ``ff_size``, ``dropout``,
+    ``block_size``, ``max_position``), stored in ``model.attrs`` so that a
+    saved config can rebuild the same head."""
+    head = PyTorchWrapper_v2(module, convert_inputs=_head_inputs, convert_outputs=_head_outputs)
+    if has_head(model):
+        model.replace_node(model.get_ref("head"), head)
+    else:
+        model.layers.append(head)
+    model.set_ref("head", head)
+    model.set_dim("nI", module.width, force=True)
+    if settings:
+        model.attrs.update({key: settings[key] for key in HEAD_SETTINGS if key in settings})
+
+
+# ---------------------------------------------------------------------------
 # The BertSum scorer: encoder -> sentence pooling -> inter-sentence layers
 # ---------------------------------------------------------------------------
+
+#: The BertSumModel.v1 settings that define the head.
+HEAD_SETTINGS = ("inter_sentence_layers", "heads", "ff_size", "dropout", "block_size", "max_position")
 
 
 @registry.architectures("spacy-bertsum.BertSumModel.v1")
@@ -211,8 +319,10 @@ def build_bertsum_model(
         (BertSum uses 2; 0 gives a linear scorer with position encoding).
     heads, ff_size, dropout: of those layers; heads must divide the width.
     block_size: sentences per attention block for long documents.
-    max_tokens_per_call: the encoder sees at most this many tokens per call;
-        longer docs are cut at sentence boundaries, so memory stays bounded.
+    max_tokens_per_call: the encoder sees at most this many (padded) tokens
+        per call, and the head at most this many (padded) sentences, unless
+        one doc has more; longer docs are cut at sentence boundaries and
+        pooled into sentence vectors call by call, so memory stays bounded.
     max_position: sentences at this 0-based position or later share one
         position encoding (None: no cap). Set it to a position the training
         docs reach, so that late sentences of long docs are not scored from
@@ -230,7 +340,7 @@ def build_bertsum_model(
         bertsum_forward,
         init=bertsum_init,
         layers=[encoder],
-        refs={"encoder": encoder},
+        refs={"encoder": encoder, "head": None},
         dims={"nI": None},
         attrs={
             "inter_sentence_layers": inter_sentence_layers,
@@ -247,10 +357,6 @@ def build_bertsum_model(
 # The name before 0.2 ("scorer" read like spaCy's scorers): saved pipelines
 # and configs that use it keep working.
 registry.architectures.register("spacy-bertsum.BertSumScorer.v1", func=build_bertsum_model)
-
-
-def has_head(model: Model) -> bool:
-    return len(model.layers) == 2
 
 
 def make_head_module(settings: Dict[str, Any], width: int) -> InterSentenceEncoder:
@@ -274,111 +380,151 @@ def make_head_module(settings: Dict[str, Any], width: int) -> InterSentenceEncod
 def build_head(model: Model, width: int) -> None:
     """Create the torch scoring head once the encoder width is known (at
     initialization, or from the component's cfg before deserialisation)."""
-    if has_head(model):
-        return
-    torch_model = make_head_module(model.attrs, width)
-    head = PyTorchWrapper_v2(
-        torch_model, convert_inputs=_head_inputs, convert_outputs=_head_outputs
-    )
-    model.set_dim("nI", width)
-    model._layers.append(head)
+    if not has_head(model):
+        set_head_module(model, make_head_module(model.attrs, width))
 
 
 def bertsum_init(model: Model, X=None, Y=None) -> None:
     encoder = model.get_ref("encoder")
     encoder.initialize()
     build_head(model, encoder.get_dim("nO"))
-    model.layers[1].initialize()
+    model.get_ref("head").initialize()
 
 
 def bertsum_forward(model: Model, docs: List[Doc], is_train: bool) -> Tuple[DocScores, Callable]:
     encoder = model.get_ref("encoder")
-    head = model.layers[1]
-    ops = model.ops
-    sent_lengths = [sentence_lengths(doc) for doc in docs]
-    active = [i for i, lengths in enumerate(sent_lengths) if lengths]
-    tokvecs, bp_tokvecs = _encode_in_pieces(
-        encoder, [docs[i] for i in active], model.attrs["max_tokens_per_call"], is_train
-    )
-    lengths_flat = ops.asarray1i([n for i in active for n in sent_lengths[i]])
-    if active:
-        sentvecs_flat = ops.reduce_mean(ops.flatten(tokvecs), lengths_flat)
-        sentvecs = ops.unflatten(sentvecs_flat, [len(sent_lengths[i]) for i in active])
-    else:
-        sentvecs = []
+    head = model.get_ref("head")
+    max_per_call = model.attrs["max_tokens_per_call"]
+    active = [i for i, doc in enumerate(docs) if len(doc)]
+    sentvecs, bp_sentvecs = encode_sentences(encoder, [docs[i] for i in active], max_per_call, is_train)
     # A training window that starts later in its document (see
     # BertSum._training_doc) carries the index of its first sentence.
     offsets = [docs[i].user_data.get(SENT_OFFSET_KEY, 0) for i in active]
-    logits_active, bp_head = head((sentvecs, offsets), is_train) if sentvecs else ([], None)
-    outputs: DocScores = [ops.alloc1f(0) for _ in docs]
-    for i, logits in zip(active, logits_active):
-        outputs[i] = logits
+    outputs: DocScores = [model.ops.alloc1f(0) for _ in docs]
+    # The head pads the docs of a call to the longest: a very long doc next
+    # to short ones would make every row that long.
+    backprops = []
+    for call in head_calls([len(vecs) for vecs in sentvecs], max_per_call):
+        logits, bp_head = head(([sentvecs[k] for k in call], [offsets[k] for k in call]), is_train)
+        for k, doc_logits in zip(call, logits):
+            outputs[active[k]] = doc_logits
+        backprops.append((call, bp_head))
 
     def backprop(d_outputs: DocScores) -> List[Doc]:
-        if not active:
-            return docs
-        d_sentvecs = bp_head([d_outputs[i] for i in active])
-        d_flat = ops.backprop_reduce_mean(ops.flatten(d_sentvecs), lengths_flat)
-        bp_tokvecs(ops.unflatten(d_flat, [len(t) for t in tokvecs]))
+        d_sentvecs: List[Floats2d] = [None] * len(active)  # type: ignore[list-item]
+        for call, bp_head in backprops:
+            for k, d_vecs in zip(call, bp_head([d_outputs[active[k]] for k in call])):
+                d_sentvecs[k] = d_vecs
+        bp_sentvecs(d_sentvecs)
         return docs
 
     return outputs, backprop
 
 
-def _encode_in_pieces(encoder: Model, docs: List[Doc], max_tokens: int, is_train: bool):
-    """Token vectors for each doc, running the encoder on calls of at most
-    ``max_tokens`` (padded) tokens. Docs longer than that are cut into
-    sentence-aligned pieces (``Span.as_doc``). With the sentence-window span
-    getter, pieces are further cut into the getter's own windows, so that
-    windows (not whole docs) are sorted by length and batched together: the
-    encoder pads every window of a call to the longest, and a doc's last
-    window is usually short. The windows are the same as the getter makes,
-    so the output is the same (up to float rounding)."""
-    window = _window_tokens(encoder)
-    pieces: List[Tuple[int, Doc]] = [(i, part) for i, doc in enumerate(docs) for part in doc_pieces(doc, max_tokens, window)]
-    calls = piece_calls([len(part) for _, part in pieces], max_tokens)
-    piece_vecs: List[Optional[Floats2d]] = [None] * len(pieces)
-    backprops = []
-    for call in calls:
-        vecs, bp = encoder([pieces[p][1] for p in call], is_train)
-        for p, v in zip(call, vecs):
-            piece_vecs[p] = v
-        backprops.append((call, bp))
-    ops = encoder.ops
-    per_doc: List[List[int]] = [[] for _ in docs]
-    for p, (i, _) in enumerate(pieces):
-        per_doc[i].append(p)
-    tokvecs = [
-        piece_vecs[ps[0]] if len(ps) == 1 else ops.xp.concatenate([piece_vecs[p] for p in ps])
-        for ps in per_doc
-    ]
-
-    def backprop(d_tokvecs: List[Floats2d]) -> None:
-        d_pieces: List[Optional[Floats2d]] = [None] * len(pieces)
-        for i, ps in enumerate(per_doc):
-            start = 0
-            for p in ps:
-                n = len(pieces[p][1])
-                d_pieces[p] = d_tokvecs[i][start : start + n]
-                start += n
-        for call, bp in backprops:
-            bp([d_pieces[p] for p in call])
-
-    return tokvecs, backprop
-
-
-def doc_pieces(doc: Doc, max_tokens: int, window: Optional[int]) -> List[Doc]:
-    """The docs the encoder runs on for ``doc``: the doc itself, or pieces of
-    consecutive whole sentences of at most ``max_tokens`` tokens, each cut
-    further into the span getter's ``window``-token windows when given."""
-    parts = [doc] if len(doc) <= max_tokens else [s.as_doc() for s in sentence_windows(doc, max_tokens)]
-    pieces: List[Doc] = []
-    for part in parts:
-        if window and len(part) > window:
-            pieces.extend(span.as_doc() for span in sentence_windows(part, window))
+def head_calls(n_sents: Sequence[int], max_padded: int) -> List[List[int]]:
+    """Group docs (by index, in order) into head calls of at most
+    ``max_padded`` padded sentences (a doc with more gets a call of its own)."""
+    calls: List[List[int]] = []
+    longest = 0
+    for i, n in enumerate(n_sents):
+        if calls and (len(calls[-1]) + 1) * max(longest, n) <= max_padded:
+            calls[-1].append(i)
+            longest = max(longest, n)
         else:
-            pieces.append(part)
+            calls.append([i])
+            longest = n
+    return calls
+
+
+# ---------------------------------------------------------------------------
+# Long docs: the encoder runs on sentence-aligned pieces, pooled call by call
+# ---------------------------------------------------------------------------
+
+
+def encode_sentences(
+    encoder: Model, docs: List[Doc], max_tokens: int, is_train: bool
+) -> Tuple[List[Floats2d], Callable[[List[Floats2d]], None]]:
+    """One vector per sentence of each doc (the mean of its token vectors),
+    running the encoder on calls of at most ``max_tokens`` (padded) tokens.
+    Docs longer than that are cut into pieces of whole sentences (see
+    :func:`encoder_pieces`); with the sentence-window span getter, pieces are
+    further cut into the windows the getter makes for them, so that windows
+    (not whole docs) are sorted by length and batched together: the encoder
+    pads every window of a call to the longest, and a doc's last window is
+    usually short. The output is the same as the encoder gives for each piece
+    (up to float rounding).
+
+    Each call's token vectors are pooled into (parts of) sentences before the
+    next call, so memory does not grow with the length of the docs beyond
+    their sentence vectors. A sentence cut across pieces gets the mean of its
+    parts' means, weighted by their token counts."""
+    ops = encoder.ops
+    lengths = [sentence_lengths(doc) for doc in docs]
+    pieces = encoder_pieces(docs, max_tokens, get_window_size(encoder))
+    # Per piece: its first sentence, and the token count of each sentence (part) in it.
+    segments = _piece_segments(pieces, lengths)
+    width = encoder.get_dim("nO") if encoder.has_dim("nO") else None
+    sentvecs: List[Floats2d] = []
+    # Per piece: the share of its sentence each part is (1.0 unless cut).
+    weights = [
+        ops.asarray1f([n / lengths[pieces[p][0]][first + j] for j, n in enumerate(seg_lengths)])
+        for p, (first, seg_lengths) in enumerate(segments)
+    ]
+    backprops = []
+    for call in piece_calls([end - start for _, start, end in pieces], max_tokens):
+        tokvecs, bp_tokvecs = encoder([piece_doc(docs[pieces[p][0]], *pieces[p][1:]) for p in call], is_train)
+        if not sentvecs:
+            width = tokvecs[0].shape[1]
+            sentvecs = [ops.alloc2f(len(n), width) for n in lengths]
+        seg_lengths = ops.asarray1i([n for p in call for n in segments[p][1]])
+        means = ops.reduce_mean(ops.flatten(tokvecs), seg_lengths)
+        row = 0
+        for p in call:
+            i, first, n = pieces[p][0], segments[p][0], len(segments[p][1])
+            sentvecs[i][first : first + n] += means[row : row + n] * weights[p][:, None]
+            row += n
+        if is_train:
+            backprops.append((call, seg_lengths, [len(x) for x in tokvecs], bp_tokvecs))
+        del tokvecs, means
+    if not sentvecs:  # no tokens at all
+        sentvecs = [ops.alloc2f(0, width or 0) for _ in docs]
+
+    def backprop(d_sentvecs: List[Floats2d]) -> None:
+        for call, seg_lengths, n_tokens, bp_tokvecs in backprops:
+            d_means = ops.xp.concatenate(
+                [
+                    d_sentvecs[pieces[p][0]][segments[p][0] : segments[p][0] + len(segments[p][1])]
+                    * weights[p][:, None]
+                    for p in call
+                ]
+            )
+            d_flat = ops.backprop_reduce_mean(d_means, seg_lengths)
+            bp_tokvecs(ops.unflatten(d_flat, ops.asarray1i(n_tokens)))
+
+    return sentvecs, backprop
+
+
+def encoder_pieces(docs: Sequence[Doc], max_tokens: int, window: Optional[int]) -> List[Piece]:
+    """The pieces ``(doc index, start, end)`` the encoder runs on for
+    ``docs``: each doc whole, or cut into consecutive whole sentences of at
+    most ``max_tokens`` tokens, each cut further into the span getter's
+    ``window``-token windows when given (see :func:`get_window_size`)."""
+    pieces: List[Piece] = []
+    for i, doc in enumerate(docs):
+        lengths = sentence_lengths(doc)
+        parts = [(0, len(doc))] if len(doc) <= max_tokens else window_bounds(lengths, max_tokens)
+        for start, end in parts:
+            if window and end - start > window:
+                inner = window_bounds(_clip_lengths(lengths, start, end), window)
+                pieces.extend((i, start + s, start + e) for s, e in inner)
+            elif end > start:
+                pieces.append((i, start, end))
     return pieces
+
+
+def piece_doc(doc: Doc, start: int, end: int) -> Doc:
+    """The doc the encoder gets for the piece ``doc[start:end]``."""
+    return doc if (start, end) == (0, len(doc)) else doc[start:end].as_doc()
 
 
 def piece_calls(lengths: List[int], max_tokens: int) -> List[List[int]]:
@@ -392,13 +538,42 @@ def piece_calls(lengths: List[int], max_tokens: int) -> List[List[int]]:
     return calls
 
 
-def _window_tokens(encoder: Model) -> Optional[int]:
-    """The window size of the encoder's sentence-window span getter, or None
-    for another getter (whose spans may overlap: docs are then not cut)."""
-    if not encoder.has_ref("transformer"):
-        return None
-    get_spans = encoder.get_ref("transformer").attrs.get("get_spans")
-    return getattr(get_spans, "max_tokens", None)
+def _clip_lengths(lengths: Sequence[int], start: int, end: int) -> List[int]:
+    """The sentence lengths of ``doc[start:end]`` as a doc of its own (a
+    sentence cut at ``start`` or ``end`` counts with its part inside)."""
+    clipped = []
+    offset = 0
+    for length in lengths:
+        s, e = max(offset, start), min(offset + length, end)
+        if e > s:
+            clipped.append(e - s)
+        offset += length
+        if offset >= end:
+            break
+    return clipped
+
+
+def _piece_segments(pieces: List[Piece], lengths: List[List[int]]) -> List[Tuple[int, List[int]]]:
+    """For each piece: the index of its first sentence in its doc, and the
+    token count of each sentence (or part of a sentence) it holds."""
+    out: List[Tuple[int, List[int]]] = []
+    sent = sent_start = 0
+    doc = -1
+    for i, start, end in pieces:
+        if i != doc:  # the pieces of a doc are consecutive and in order
+            doc, sent, sent_start = i, 0, 0
+        while sent_start + lengths[i][sent] <= start:
+            sent_start += lengths[i][sent]
+            sent += 1
+        first = sent
+        parts = []
+        s, pos = sent, sent_start
+        while pos < end:
+            parts.append(min(pos + lengths[i][s], end) - max(pos, start))
+            pos += lengths[i][s]
+            s += 1
+        out.append((first, parts))
+    return out
 
 
 def _head_inputs(model: Model, inputs: Tuple[List[Floats2d], List[int]], is_train: bool):

@@ -24,7 +24,7 @@ from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 from thinc.api import Model
 
-from .architectures import trainable_param_names
+from .architectures import get_head_module, get_hf_model, trainable_param_names
 from .errors import Errors
 
 META_FILE = "compact.json"
@@ -33,17 +33,9 @@ HEAD_FILE = "head.safetensors"
 FORMAT_VERSION = 1
 
 
-def hf_model(model: Model):
-    return model.get_ref("encoder").get_ref("transformer").transformer
-
-
-def head_module(model: Model) -> torch.nn.Module:
-    return model.layers[1].shims[0]._model
-
-
 def trained_param_names(model: Model) -> List[str]:
     """Names (in the HF state dict) of the encoder parameters that training changes."""
-    return trainable_param_names(hf_model(model), model.get_ref("encoder").attrs["trainable_layers"])
+    return trainable_param_names(get_hf_model(model), model.get_ref("encoder").attrs["trainable_layers"])
 
 
 def base_fingerprint(model: Model) -> str:
@@ -56,7 +48,7 @@ def params_digest(model: Model, *, trained: bool, salt: str = "") -> str:
     parameters that training changes (``trained``) or leaves unchanged."""
     names = set(trained_param_names(model))
     digest = hashlib.sha256(salt.encode("utf8"))
-    for name, param in hf_model(model).named_parameters():
+    for name, param in get_hf_model(model).named_parameters():
         if (name in names) != trained:
             continue
         digest.update(name.encode("utf8"))
@@ -67,9 +59,9 @@ def params_digest(model: Model, *, trained: bool, salt: str = "") -> str:
 def save_compact(model: Model, path: Path) -> None:
     path = Path(path)
     path.mkdir(parents=True, exist_ok=True)
-    params = dict(hf_model(model).named_parameters())
+    params = dict(get_hf_model(model).named_parameters())
     delta = {name: params[name].detach().to(torch.float16).cpu().contiguous() for name in trained_param_names(model)}
-    head = {k: v.detach().to(torch.float16).cpu().contiguous() for k, v in head_module(model).state_dict().items()}
+    head = {k: v.detach().to(torch.float16).cpu().contiguous() for k, v in get_head_module(model).state_dict().items()}
     save_file(delta, str(path / ENCODER_FILE))
     save_file(head, str(path / HEAD_FILE))
     for name in (ENCODER_FILE, HEAD_FILE):  # safetensors writes them 0600
@@ -121,7 +113,7 @@ def load_compact(model: Model, path: Path) -> None:
             raise ValueError(Errors.E016.format(path=path / name, err="the file's checksum does not match the one recorded at save time"))
     delta = _read_tensors(path / ENCODER_FILE)
     head = _read_tensors(path / HEAD_FILE)
-    transformer = hf_model(model)
+    transformer = get_hf_model(model)
     expected = set(trained_param_names(model))
     if set(delta) != expected:
         raise ValueError(Errors.E016.format(path=path / ENCODER_FILE, err="unexpected tensor names"))
@@ -131,7 +123,7 @@ def load_compact(model: Model, path: Path) -> None:
             if params[name].shape != value.shape:
                 raise ValueError(Errors.E016.format(path=path / ENCODER_FILE, err=f"shape mismatch for {name}"))
             params[name].copy_(value.to(params[name].dtype))
-    module = head_module(model)
+    module = get_head_module(model)
     target = module.state_dict()
     try:
         module.load_state_dict({k: v.to(target[k].dtype) for k, v in head.items()})

@@ -180,6 +180,19 @@ class Errors(metaclass=ErrorsWithCodes):
         "int8 quantization runs on the CPU only: drop the GPU id (--gpu-id) or int8 (--int8)."
     )
     E039 = "{path} has no doc at index {index}."
+    E047 = (
+        "--mix-ratio {ratio} needs --mix PATH (the JSONL to mix in) and must be 0 or more."
+    )
+    E048 = (
+        "Nothing to fine-tune on: {train} training docs and {dev} dev docs were "
+        "converted. Check --text-field and --summary-field against your JSONL rows "
+        "(the lines skipped are listed above)."
+    )
+    E049 = (
+        "The time budget ({minutes} min) was spent before training could start "
+        "({spent} min for converting and caching). Give more --minutes, or fewer "
+        "training docs (--max-train-docs); a rerun reuses the cache."
+    )
     E034 = (
         "The cache in {path} holds no layer inputs. Make it with "
         "`cache-vectors ... --layer-inputs N` (N at least [training] top_layers) "
@@ -223,4 +236,38 @@ class Errors(metaclass=ErrorsWithCodes):
     E046 = (
         "Unknown benchmark stage '{stage}' (known: {stages}). Stages are run "
         "by `python -m spacy_bertsum benchmark`; run that command instead."
+    )
+    E060 = (
+        "spacy_bertsum.ray and `summarize --engine ray` need Ray Data, which is "
+        "not installed here. Install the extra: pip install \"spacy-bertsum[ray]\"."
+    )
+    E061 = (
+        "summarize_dataset got a loaded Language object. Every Ray worker loads "
+        "the pipeline itself, once: a loaded nlp must not travel through the "
+        "object store. Pass a name or path instead (after `nlp.to_disk(path)` "
+        "for a pipeline of your own); the path must exist on every node."
+    )
+    E062 = (
+        "The dataset has no column '{column}' (columns: {columns}). Pass the "
+        "column with the document texts as text_column=."
+    )
+    E063 = (
+        "The Ray run returned {got} rows for {expected} input rows. This is a "
+        "bug: please report it. The finished shards are kept: run again with "
+        "--resume."
+    )
+    E064 = (
+        "The work directory {path} was made by a run with other settings "
+        "({changed}); resuming would mix the rows of both. Run with the "
+        "settings of that run, or without --resume to start over."
+    )
+    E065 = (
+        "{option} is not available with --engine {engine}: use {instead}."
+    )
+    E066 = "{name} must be a positive number, got {value!r}."
+    E067 = (
+        "--resume: {output} exists but there is no work directory {parts} to "
+        "resume from (a finished --engine ray run removes it; --engine local "
+        "does not make one). Resume with --engine local, or run without "
+        "--resume to start over."
     )

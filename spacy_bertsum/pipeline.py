@@ -1,4 +1,5 @@
 """The ``bertsum`` pipeline component: score sentences, select a summary."""
+import os
 from pathlib import Path
 import random
 from typing import Any, Callable, Dict, Iterable, Iterator, List, Optional, Sequence, Union
@@ -92,7 +93,9 @@ def make_bertsum(
 
     model: scores each sentence of a doc (spacy-bertsum.BertSumModel.v1).
     spans_key: the span group holding the selected sentences (and, on
-        reference docs, the gold sentences).
+        reference docs, the gold sentences); also the prefix of the score
+        keys (``{spans_key}_rouge1_f`` ..., see spacy_bertsum.scorer), so the
+        default score weights fit the default key.
     top_k, ratio, max_words, trigram_blocking, min_words: how sentences are
         selected; see spacy_bertsum.selection.SelectionConfig. Each can be
         overridden per call: ``nlp(text, component_cfg={"bertsum": {"top_k": 5}})``
@@ -162,6 +165,7 @@ class BertSum(TrainablePipe):
         self.vocab = vocab
         self.model = model
         self.name = name
+        self._pid = os.getpid()
         self.scorer = scorer
         self.selection = selection
         self.extension_names = install_extensions(extensions or {}, spans_key)
@@ -227,6 +231,7 @@ class BertSum(TrainablePipe):
         docs = list(docs)
         if not has_head(self.model):
             raise ValueError(Errors.E005)
+        self._check_process()
         if not any(len(doc) for doc in docs):
             return [numpy.zeros((0,), dtype="f") for _ in docs]
         logits = [self.model.ops.to_numpy(x) for x in self.model.predict(docs)]
@@ -234,6 +239,22 @@ class BertSum(TrainablePipe):
             if not numpy.isfinite(doc_logits).all():
                 raise ValueError(Errors.E031.format(name=self.name))
         return [_sigmoid(x) for x in logits]
+
+    def _check_process(self) -> None:
+        """On the first prediction in another process than the one that made
+        the component (the workers of ``nlp.pipe(n_process=2)``), use one
+        torch thread. spaCy forks those workers on Linux, and a forked child
+        that runs torch ops on the OpenMP thread pool it inherited from a
+        parent that already used it deadlocks (libgomp is not fork-safe); one
+        thread per worker avoids that, as torch's DataLoader workers do, and
+        matches one worker per core. Other children of the program are left
+        alone."""
+        pid = os.getpid()
+        if pid != getattr(self, "_pid", None):
+            import torch
+
+            torch.set_num_threads(1)
+            self._pid = pid
 
     def set_annotations(self, docs: Iterable[Doc], scores: Sequence, **selection_overrides) -> None:
         config = self.selection.updated(**selection_overrides) if selection_overrides else self.selection

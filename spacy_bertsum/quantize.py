@@ -16,6 +16,7 @@ import warnings
 from spacy.language import Language
 from thinc.api import CupyOps
 
+from .architectures import get_hf_model, set_hf_model
 from .errors import Errors
 
 __all__ = ["quantize_encoder", "is_quantized"]
@@ -41,9 +42,7 @@ def quantize_encoder(nlp: Language, pipe_name: str = "bertsum") -> int:
     pipe = nlp.get_pipe(pipe_name)
     if getattr(pipe, "int8", False):
         return 0
-    transformer = pipe.model.get_ref("encoder").get_ref("transformer")
-    shim = transformer.layers[0].shims[0]
-    hf_model = shim._hfmodel.transformer
+    hf_model = get_hf_model(pipe.model)
     if hf_model is None:
         raise ValueError(Errors.E005)
     if isinstance(pipe.model.ops, CupyOps) or any(p.device.type != "cpu" for p in hf_model.parameters()):
@@ -67,7 +66,6 @@ def quantize_encoder(nlp: Language, pipe_name: str = "bertsum") -> int:
             hf_model, {torch.nn.Linear}, dtype=torch.qint8, inplace=True
         )
     quantized.eval()
-    shim._model = quantized
-    shim._hfmodel.transformer = quantized
+    set_hf_model(pipe.model, quantized)
     pipe.int8 = True
     return sum(1 for module in quantized.modules() if isinstance(module, dynamic_linear)) - n_before

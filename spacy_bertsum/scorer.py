@@ -1,5 +1,10 @@
 """ROUGE scorer for ``spacy evaluate`` / ``spacy train`` (registered, config-referenced).
 
+Score keys start with the component's spans key (as spaCy's spancat scores
+are ``spans_{key}_f``), so two bertsum components with different spans keys
+do not overwrite each other's scores: ``bertsum_rouge1_f`` ... for the
+default key ``"bertsum"``.
+
 Predicted summary: the sentences in ``eg.predicted.spans[spans_key]``.
 Reference summary: ``eg.reference.user_data["bertsum_reference"]`` (list of
 sentences), or, if absent, the gold sentences in ``eg.reference.spans[spans_key]``.
@@ -38,8 +43,8 @@ def rouge_f(candidate: Sequence[str], reference: Sequence[str]) -> Dict[str, flo
 def score_rouge(examples: Iterable[Example], spans_key: str = SPANS_KEY, **kwargs) -> Dict[str, Optional[float]]:
     """Mean ROUGE F1 of the predicted summaries against the references, plus
     sentence-level P/R/F of the selection against the gold (oracle) spans.
-    Keys: bertsum_rouge1_f, bertsum_rouge2_f, bertsum_rougeLsum_f,
-    bertsum_sents_p/r/f."""
+    Keys: {spans_key}_rouge1_f, {spans_key}_rouge2_f, {spans_key}_rougeLsum_f,
+    {spans_key}_sents_p/r/f (``bertsum_rouge1_f`` ... for the default key)."""
     totals = {name: 0.0 for name in ROUGE_TYPES}
     n_docs = 0
     sents_prf = PRFScore()
@@ -66,11 +71,11 @@ def score_rouge(examples: Iterable[Example], spans_key: str = SPANS_KEY, **kwarg
             sents_prf.fp += len(pred_set - gold_set)
             sents_prf.fn += len(gold_set - pred_set)
     scores: Dict[str, Optional[float]] = {
-        f"bertsum_{name}_f": (totals[name] / n_docs if n_docs else None) for name in ROUGE_TYPES
+        f"{spans_key}_{name}_f": (totals[name] / n_docs if n_docs else None) for name in ROUGE_TYPES
     }
-    scores["bertsum_sents_p"] = sents_prf.precision if has_gold else None
-    scores["bertsum_sents_r"] = sents_prf.recall if has_gold else None
-    scores["bertsum_sents_f"] = sents_prf.fscore if has_gold else None
+    scores[f"{spans_key}_sents_p"] = sents_prf.precision if has_gold else None
+    scores[f"{spans_key}_sents_r"] = sents_prf.recall if has_gold else None
+    scores[f"{spans_key}_sents_f"] = sents_prf.fscore if has_gold else None
     return scores
 
 

@@ -57,6 +57,12 @@ class SelectionConfig:
         return self.top_k
 
 
+def lead(n_sents: int, k: int = 3) -> List[int]:
+    """Lead-k, the baseline every news summarizer is compared with: the
+    indices of the first ``k`` sentences (all of them in a shorter doc)."""
+    return list(range(min(k, n_sents)))
+
+
 def trigrams(words: Sequence[str]) -> Set[Tuple[str, str, str]]:
     return {tuple(words[i : i + 3]) for i in range(len(words) - 2)}  # type: ignore
 

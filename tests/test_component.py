@@ -12,12 +12,28 @@ import uuid
 import numpy as np
 import pytest
 import spacy
+import srsly
 import torch
 from spacy.tokens import Doc, DocBin, Span, SpanGroup
 from spacy.training import Example
 from spacy.util import fix_random_seed, raise_error
 
-from spacy_bertsum.architectures import has_head
+from spacy_bertsum.architectures import (
+    SentenceWindows,
+    encode_sentences,
+    get_encoder_layers,
+    get_head_module,
+    get_hf_model,
+    get_tokenizer,
+    get_window_size,
+    has_head,
+    head_calls,
+    make_head_module,
+    set_head_module,
+    set_hf_model,
+    window_bounds,
+)
+from spacy_bertsum.inter_sentence import InterSentenceEncoder
 from spacy_bertsum.util import SENT_OFFSET_KEY, SPANS_KEY
 
 from .util import TEXTS, make_examples, tiny_config
@@ -121,7 +137,7 @@ def test_default_config_validates_without_loading_weights():
     assert not has_head(pipe.model)
     transformer = pipe.model.get_ref("encoder").get_ref("transformer")
     assert transformer.attrs["has_transformer"] is False
-    assert transformer.layers[0].shims[0]._hfmodel.transformer is None
+    assert get_hf_model(pipe.model) is None
     assert pipe.cfg["width"] is None
 
 
@@ -247,6 +263,7 @@ def test_pipe_mixed_batch_matches_single_calls(small_nlp, huge_doc):
 
 def test_long_doc_scores_every_sentence(small_nlp, huge_doc, tiny_encoder):
     window = small_nlp.get_pipe("bertsum").model.get_ref("encoder").get_ref("transformer").attrs["get_spans"]
+    assert isinstance(window, SentenceWindows) and window.max_tokens == 40
     assert len(window([huge_doc])[0]) > 50
     n = n_sents(huge_doc)
     assert n > 128  # more than one attention block
@@ -261,6 +278,123 @@ def test_long_doc_scores_every_sentence(small_nlp, huge_doc, tiny_encoder):
     doc = big(HUGE)
     assert_valid_annotations(doc)
     assert len(doc._.sent_scores) == n
+
+
+def _table_encoder(docs, width=4):
+    """A stand-in encoder: each token's vector is the row ``ids[token.lower_]``
+    of a random table; backprop adds the gradients into ``grads``. ``calls``
+    gets, per call, the token count of each doc it got and (last) how many
+    arrays it returned before are still alive."""
+    import weakref
+
+    from thinc.api import Model
+
+    ids = {}
+    for doc in docs:
+        for token in doc:
+            ids.setdefault(token.lower_, len(ids))
+    table = np.random.RandomState(0).rand(len(ids), width).astype("f")
+    grads = np.zeros_like(table)
+    outputs = []
+    calls = []
+
+    def forward(model, piece_docs, is_train):
+        calls.append([len(d) for d in piece_docs])
+        # Each call's token vectors are pooled before the next call.
+        calls[-1].append(sum(ref() is not None for ref in outputs))
+        rows = [np.asarray([ids[t.lower_] for t in doc], dtype="i") for doc in piece_docs]
+        vecs = [table[r] for r in rows]
+        outputs.extend(weakref.ref(v) for v in vecs)
+
+        def backprop(d_vecs):
+            for r, d in zip(rows, d_vecs):
+                np.add.at(grads, r, d)
+            return []
+
+        return vecs, backprop
+
+    return Model("table", forward, dims={"nO": width}), ids, table, grads, calls
+
+
+@pytest.mark.parametrize("max_tokens", [7, 50, 100000])
+def test_encode_sentences_pools_each_call(small_nlp, huge_doc, max_tokens):
+    """Sentence vectors pooled call by call are the means of their tokens'
+    vectors, also for a sentence cut across pieces and calls; the gradient
+    reaches each token as d(sentence) / sentence length; no call's token
+    vectors are alive during the next call."""
+    docs = [small_nlp(TEXTS[0]), huge_doc, small_nlp("One short sentence.")]
+    encoder, ids, table, grads, calls = _table_encoder(docs)
+    sentvecs, backprop = encode_sentences(encoder, docs, max_tokens, True)
+    rng = np.random.RandomState(1)
+    d_sentvecs = [rng.rand(*v.shape).astype("f") for v in sentvecs]
+    backprop(d_sentvecs)
+    expected_grads = np.zeros_like(grads)
+    for doc, vecs, d_vecs in zip(docs, sentvecs, d_sentvecs):
+        sents = list(doc.sents)
+        assert vecs.shape == (len(sents), table.shape[1])
+        for sent, vec, d in zip(sents, vecs, d_vecs):
+            rows = [ids[t.lower_] for t in sent]
+            assert np.allclose(vec, table[rows].mean(axis=0), atol=1e-6)
+            np.add.at(expected_grads, rows, d / len(sent))
+    assert np.allclose(grads, expected_grads, atol=1e-6)
+    for *lengths, alive in calls:
+        assert len(lengths) * max(lengths) <= max_tokens or len(lengths) == 1
+        assert alive == 0
+    if max_tokens < 100:
+        assert len(calls) > 10
+
+
+def test_sentence_vectors_match_the_encoder_on_whole_pieces(small_nlp, huge_doc):
+    """With the real encoder: the sentence vectors pooled call by call are the
+    means of the token vectors the encoder gives for the doc (up to
+    max_tokens_per_call tokens) or for its pieces of whole sentences of at
+    most max_tokens_per_call tokens (longer docs)."""
+    encoder = small_nlp.get_pipe("bertsum").model.get_ref("encoder")
+    ops = encoder.ops
+    docs = [small_nlp(TEXTS[0]), huge_doc]
+    for max_tokens in (200, 100000):
+        sentvecs, _ = encode_sentences(encoder, docs, max_tokens, False)
+        for doc, vecs in zip(docs, sentvecs):
+            bounds = window_bounds([len(s) for s in doc.sents], max_tokens)
+            parts = [doc[start:end].as_doc() for start, end in bounds] if len(doc) > max_tokens else [doc]
+            tokvecs = ops.xp.concatenate(encoder.predict(parts))
+            expected = ops.reduce_mean(tokvecs, ops.asarray1i([len(s) for s in doc.sents]))
+            assert vecs.shape == expected.shape
+            assert np.allclose(vecs, expected, atol=1e-5)
+
+
+def test_head_calls_are_bounded():
+    assert head_calls([5, 3000, 4, 6], 4096) == [[0], [1], [2, 3]]
+    assert head_calls([30] * 10, 100) == [[0, 1, 2], [3, 4, 5], [6, 7, 8], [9]]
+    assert head_calls([], 10) == []
+
+
+def test_long_doc_in_a_batch_does_not_pad_the_others(small_nlp, huge_doc):
+    """The head sees at most max_tokens_per_call (200) padded sentences per
+    call, or one doc that has more: a huge doc in a batch of short ones does
+    not make every row as long as it."""
+    model = small_nlp.get_pipe("bertsum").model
+    head = model.get_ref("head")
+    forward = head._func
+    padded = []
+
+    def recording(model, inputs, is_train):
+        sentvecs, _ = inputs
+        padded.append((len(sentvecs), max(len(x) for x in sentvecs)))
+        return forward(model, inputs, is_train)
+
+    docs = [small_nlp(t) for t in TEXTS * 5]
+    docs.insert(7, huge_doc)
+    head._func = recording
+    try:
+        scores = small_nlp.get_pipe("bertsum").predict(docs)
+    finally:
+        head._func = forward
+    assert n_sents(huge_doc) > 200
+    assert all(n * longest <= 200 or n == 1 for n, longest in padded)
+    assert sum(n for n, _ in padded) == len(docs)
+    alone = small_nlp.get_pipe("bertsum").predict([huge_doc])[0]
+    assert np.allclose(scores[7], alone, atol=1e-5)
 
 
 # -- extensions ---------------------------------------------------------------
@@ -484,6 +618,43 @@ def test_pipe_multiprocessing(small_nlp, tmp_path):
         assert np.allclose(scores2, doc._.sent_scores, atol=1e-6)
 
 
+FORK_SCRIPT = """
+import os, sys
+import torch
+torch.set_num_threads(2)
+import spacy
+nlp = spacy.load(sys.argv[1])
+nlp("The parent uses torch first. Then it forks.")
+
+def child(use_bertsum):
+    pid = os.fork()
+    if pid == 0:
+        if use_bertsum:
+            nlp("The storm hit the coast. Homes lost power.")
+        os.write(1, f"{int(use_bertsum)}:{torch.get_num_threads()} ".encode())
+        os._exit(0)
+    os.waitpid(pid, 0)
+
+child(False)
+child(True)
+os.write(1, f"parent:{torch.get_num_threads()}".encode())
+"""
+
+
+@pytest.mark.slow
+def test_only_forked_children_that_predict_go_single_threaded(small_nlp, tmp_path):
+    """Importing spacy_bertsum does not change forked children; a child that
+    predicts with the component (as nlp.pipe(n_process=2) workers do) runs
+    torch on one thread, the parent keeps its threads."""
+    small_nlp.to_disk(tmp_path / "pipeline")
+    result = subprocess.run(
+        [sys.executable, "-c", FORK_SCRIPT, str(tmp_path / "pipeline")],
+        capture_output=True, text=True, timeout=120,
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.split() == ["0:2", "1:1", "parent:2"]
+
+
 # -- serialization ------------------------------------------------------------
 
 
@@ -511,6 +682,86 @@ def test_component_bytes_round_trip(small_nlp, tiny_encoder):
     assert np.allclose(nlp3(TEXTS[0])._.sent_scores, before[0], atol=1e-6)
 
 
+# -- the model's accessors ----------------------------------------------------
+
+
+def test_model_accessors(make_nlp, tiny_encoder):
+    nlp = make_nlp()
+    pipe = nlp.get_pipe("bertsum")
+    model = pipe.model
+    assert not has_head(model) and len(model.layers) == 1
+    assert get_hf_model(model) is None and get_tokenizer(model) is None
+    with pytest.raises(ValueError, match=r"\[E005\]"):
+        get_head_module(model)
+    with pytest.raises(ValueError, match=r"\[E005\]"):
+        set_hf_model(model, torch.nn.Linear(2, 2))
+    assert get_window_size(model) == get_window_size(model.get_ref("encoder")) == 40
+    nlp.initialize()
+    assert has_head(model) and model.get_ref("head") is model.layers[1]
+    head = get_head_module(model)
+    assert isinstance(head, InterSentenceEncoder) and head.width == model.get_dim("nI") == 32
+    assert isinstance(get_hf_model(model), torch.nn.Module)
+    assert get_tokenizer(model)("the storm")["input_ids"]
+    assert len(get_encoder_layers(model)) == 2
+    docs = [nlp(t) for t in TEXTS]
+    before = pipe.predict(docs)
+
+    # Another head: it scores, its settings are recorded; the old one back
+    # gives the old scores.
+    linear = make_head_module(dict(model.attrs, inter_sentence_layers=0), 32)
+    set_head_module(model, linear, {"inter_sentence_layers": 0})
+    assert get_head_module(model) is linear and model.get_ref("head") is model.layers[1]
+    assert len(model.layers) == 2 and model.attrs["inter_sentence_layers"] == 0
+    assert not np.allclose(pipe.predict(docs)[0], before[0], atol=1e-4)
+    set_head_module(model, head, {"inter_sentence_layers": 1})
+    for a, b in zip(pipe.predict(docs), before):
+        assert np.array_equal(a, b)
+
+    # Another Hugging Face model: the encoder runs it.
+    import copy
+
+    changed = copy.deepcopy(get_hf_model(model))
+    with torch.no_grad():
+        for param in changed.parameters():
+            param.mul_(0.5)
+    set_hf_model(model, changed)
+    assert get_hf_model(model) is changed
+    assert not np.allclose(pipe.predict(docs)[0], before[0], atol=1e-4)
+
+
+def test_window_size_of_other_span_getters(make_nlp):
+    """Another span getter (here overlapping strided windows) has no window
+    size: docs are only cut at max_tokens_per_call, and every sentence is scored."""
+    getter = {"@span_getters": "spacy-transformers.strided_spans.v1", "window": 32, "stride": 24}
+    nlp = make_nlp(**{"model.encoder.get_spans": getter, "model.max_tokens_per_call": 100})
+    assert get_window_size(nlp.get_pipe("bertsum").model) is None
+    nlp.initialize()
+    doc = nlp(" ".join(TEXTS * 3))
+    assert_valid_annotations(doc)
+    windows = SentenceWindows(40)
+    assert pickle.loads(pickle.dumps(windows)).max_tokens == 40
+    with pytest.raises(ValueError, match=r"\[E015\]"):
+        SentenceWindows(0)
+
+
+def test_model_saved_without_the_head_ref_loads(small_nlp, tiny_encoder):
+    """Pipelines saved before the head was the named ref "head" (their model
+    node lists only "encoder") load and score as before."""
+    pipe = small_nlp.get_pipe("bertsum")
+    before = [d._.sent_scores for d in small_nlp.pipe(TEXTS)]
+    data = srsly.msgpack_loads(pipe.to_bytes())
+    model_msg = srsly.msgpack_loads(data["model"])
+    assert model_msg["nodes"][0]["refs"].keys() == {"encoder", "head"}
+    del model_msg["nodes"][0]["refs"]["head"]
+    data["model"] = srsly.msgpack_dumps(model_msg)
+    nlp2 = build_nlp(tiny_encoder, **{"model.max_tokens_per_call": 200})
+    nlp2.get_pipe("bertsum").from_bytes(srsly.msgpack_dumps(data))
+    model = nlp2.get_pipe("bertsum").model
+    assert has_head(model) and model.get_ref("head") is model.layers[1]
+    for a, doc in zip(before, nlp2.pipe(TEXTS)):
+        assert np.allclose(a, doc._.sent_scores, atol=1e-6)
+
+
 # -- training -----------------------------------------------------------------
 
 
@@ -526,7 +777,7 @@ def train(nlp, examples, n_steps, optimizer=None):
 
 
 def hf_params(nlp):
-    hf_model = nlp.get_pipe("bertsum").model.get_ref("encoder").get_ref("transformer").transformer
+    hf_model = get_hf_model(nlp.get_pipe("bertsum").model)
     return {name: p.detach().clone() for name, p in hf_model.named_parameters()}
 
 
@@ -569,6 +820,28 @@ def test_overfitting_IO(make_nlp, tmp_path):
         nlp.update(unsegmented)
 
 
+def test_two_components_keep_their_scores(make_nlp, tiny_encoder, unique_name):
+    """Score keys carry the spans key, so a second bertsum component with
+    another key does not overwrite the first one's scores."""
+    nlp = make_nlp(top_k=1)
+    names = {"sent_scores": unique_name + "_scores", "summary_sents": unique_name + "_sents",
+             "summary": unique_name + "_summary", "span_score": unique_name + "_span"}
+    config = tiny_config(tiny_encoder, spans_key="all_sents", top_k=5, trigram_blocking=False, extensions=names)
+    nlp.add_pipe("bertsum", name="bertsum_all", config=config)
+    nlp.initialize()
+    examples = make_examples(nlp, gold_ids=(1, 2))
+    for eg in examples:
+        eg.reference.spans["all_sents"] = SpanGroup(eg.reference, spans=list(eg.reference.spans[SPANS_KEY]))
+    scores = nlp.evaluate(examples)
+    for key in ("bertsum", "all_sents"):
+        for metric in ("rouge1_f", "rouge2_f", "rougeLsum_f", "sents_p", "sents_r", "sents_f"):
+            assert scores[f"{key}_{metric}"] is not None, scores
+    # bertsum picks 1 sentence of the 2 gold ones, the other all 5.
+    assert scores["bertsum_sents_r"] <= 0.5
+    assert scores["all_sents_sents_r"] == 1.0
+    assert scores["all_sents_sents_p"] == pytest.approx(0.4)
+
+
 def test_update_without_gold_spans_raises_e008(nlp):
     examples = [Example(nlp.make_doc(t), nlp.get_pipe("sentencizer")(nlp.make_doc(t))) for t in TEXTS]
     with pytest.raises(ValueError, match=r"\[E008\]"):
@@ -581,7 +854,7 @@ def test_frozen_encoder_trains_the_head_only(make_nlp):
     examples = make_examples(nlp)
     optimizer = nlp.initialize(lambda: examples)
     before = hf_params(nlp)
-    head = nlp.get_pipe("bertsum").model.layers[1].shims[0]._model
+    head = get_head_module(nlp.get_pipe("bertsum").model)
     head_before = {n: p.detach().clone() for n, p in head.named_parameters()}
     history = train(nlp, examples, 10, optimizer)
     assert history[-1] < history[0]

@@ -20,16 +20,15 @@ from spacy_bertsum.cli.train_head import (
     install_head,
     install_layers,
     predict,
-    save_pipeline,
     scorer_vectors,
     top_encoder_layers,
     train_head,
     train_scorer,
 )
-from spacy_bertsum.architectures import make_head_module
-from spacy_bertsum.compact import head_module
+from spacy_bertsum.architectures import get_head_module, get_hf_model, make_head_module
 from spacy_bertsum.oracle import soft_labels
 from spacy_bertsum.cli.cache_vectors import cache_sentence_vectors, doc_sentence_vectors, load_cache
+from spacy_bertsum.cli.compact import save_compact_pipeline
 from spacy_bertsum.significance import paired_bootstrap
 from spacy_bertsum.util import get_sent_scores
 
@@ -119,7 +118,7 @@ def test_cached_vectors_give_the_pipeline_scores(nlp, tmp_path):
     # Soft labels: the oracle's sentences get the most weight.
     for lab, soft in zip(labels, loaded.soft):
         assert soft.shape == lab.shape and soft[lab == 1].min() >= soft[lab == 0].max(initial=0.0) - 1e-6
-    head = head_module(nlp.get_pipe("bertsum").model)
+    head = get_head_module(nlp.get_pipe("bertsum").model)
     logits = predict(head, vecs)
     for doc, text, lg in zip(docs, (d.text for d in docs), logits):
         scores = get_sent_scores(nlp(text))
@@ -133,7 +132,7 @@ def test_cached_vectors_give_the_pipeline_scores(nlp, tmp_path):
         cache_sentence_vectors(nlp, gold, cache, shard_size=3)
     assert numpy.allclose(doc_sentence_vectors(nlp, docs[:1])[0], vecs[0], atol=1e-2)
     with torch.no_grad():
-        next(nlp.get_pipe("bertsum").model.get_ref("encoder").get_ref("transformer").transformer.parameters()).add_(1.0)
+        next(get_hf_model(nlp.get_pipe("bertsum").model).parameters()).add_(1.0)
     with pytest.raises(ValueError, match=r"\[E033\].*encoder"):
         cache_sentence_vectors(nlp, gold, cache, shard_size=4)
 
@@ -161,7 +160,7 @@ def test_trained_head_learns_and_saves(nlp, tmp_path):
     assert {e["kind"] for e in log} == {"step", "average"}
     assert set(after) == {"all", "RAW", "LOWERCASED"}
     install_head(nlp, head, cfg)
-    save_pipeline(nlp, tmp_path / "model")
+    save_compact_pipeline(nlp, tmp_path / "model")
     loaded = spacy.load(tmp_path / "model")
     model = loaded.get_pipe("bertsum").model
     assert model.attrs["inter_sentence_layers"] == 0 and model.attrs["max_position"] == 4
@@ -220,7 +219,7 @@ def test_layer_inputs_rebuild_the_pipeline_vectors(make_nlp, tmp_path):
     for k in (1, 2):
         cache_sentence_vectors(nlp, gold, tmp_path / f"l{k}", layer_inputs=k)
         inputs = load_cache(tmp_path / f"l{k}", layer_inputs=True).layers
-        scorer = TopLayerScorer([copy.deepcopy(x) for x in top_encoder_layers(nlp, k)], head_module(nlp.get_pipe("bertsum").model))
+        scorer = TopLayerScorer([copy.deepcopy(x) for x in top_encoder_layers(nlp, k)], get_head_module(nlp.get_pipe("bertsum").model))
         for a, b in zip(plain.vecs, scorer_vectors(scorer, inputs)):
             assert numpy.allclose(a, b, atol=2e-3)
     with pytest.raises(ValueError, match=r"\[E034\]"):
@@ -248,7 +247,7 @@ def test_trained_top_layers_are_saved_with_the_pipeline(nlp, tmp_path):
     assert any(not torch.equal(old[k], new[k]) for k in old)
     install_layers(nlp, scorer.layers)
     install_head(nlp, scorer.head, cfg)
-    save_pipeline(nlp, tmp_path / "model")
+    save_compact_pipeline(nlp, tmp_path / "model")
     reloaded = spacy.load(tmp_path / "model")
     docs = list(DocBin().from_disk(gold).get_docs(reloaded.vocab))
     expected_vecs = scorer_vectors(scorer, loaded.layers)

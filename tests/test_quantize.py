@@ -7,6 +7,7 @@ import pytest
 import torch
 from thinc.api import CupyOps
 
+from spacy_bertsum.architectures import get_head_module, get_hf_model, get_tokenizer
 from spacy_bertsum.cli.benchmark import stage_pipeline
 from spacy_bertsum.cli.evaluate import evaluate_path
 from spacy_bertsum.quantize import is_quantized, quantize_encoder
@@ -26,11 +27,11 @@ SCORE_TOLERANCE = 0.01
 
 
 def _hf(nlp):
-    return nlp.get_pipe("bertsum").model.get_ref("encoder").get_ref("transformer").transformer
+    return get_hf_model(nlp.get_pipe("bertsum").model)
 
 
 def _head(nlp):
-    return nlp.get_pipe("bertsum").model.layers[1].shims[0]._model
+    return get_head_module(nlp.get_pipe("bertsum").model)
 
 
 def _docs(nlp):
@@ -43,6 +44,7 @@ def test_torch_has_a_quantized_engine():
 
 def test_quantize_swaps_the_encoder_linears_only(nlp):
     head_types = [type(m) for m in _head(nlp).modules()]
+    tokenizer = get_tokenizer(nlp.get_pipe("bertsum").model)
     with warnings.catch_warnings():
         warnings.simplefilter("error")  # torch's deprecation warnings stay inside
         n = quantize_encoder(nlp)
@@ -53,6 +55,8 @@ def test_quantize_swaps_the_encoder_linears_only(nlp):
     # both references of the spacy-transformers model point to the new module
     trf = nlp.get_pipe("bertsum").model.get_ref("encoder").get_ref("transformer")
     assert trf.layers[0].shims[0]._model is hf
+    assert trf.transformer is hf
+    assert get_tokenizer(nlp.get_pipe("bertsum").model) is tokenizer
     assert [type(m) for m in _head(nlp).modules()] == head_types  # float head
     assert not any(isinstance(m, DynamicLinear) for m in _head(nlp).modules())
     assert is_quantized(nlp)

@@ -245,3 +245,9 @@ def test_updated_unknown_key_raises_type_error_naming_allowed_keys():
     assert "top_n" in message
     for key in ("top_k", "ratio", "max_words", "trigram_blocking", "min_words"):
         assert key in message
+
+
+def test_lead_k():
+    from spacy_bertsum.selection import lead
+
+    assert lead(5) == [0, 1, 2] and lead(2) == [0, 1] and lead(0) == [] and lead(5, k=1) == [0]

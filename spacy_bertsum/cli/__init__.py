@@ -9,6 +9,7 @@ from . import (  # noqa: F401  (each registers its command on `app`)
     evaluate,
     cache_vectors,
     train_head,
+    finetune,
     compact,
     show,
     summarize,

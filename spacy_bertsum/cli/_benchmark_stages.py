@@ -236,11 +236,13 @@ def stage_lead3(texts: List[str], batch_size: int) -> Dict[str, Any]:
     """Lead-3: spaCy's sentencizer, first three sentences."""
     import spacy
 
+    from .evaluate import lead_sentences
+
     t0 = time.perf_counter()
     nlp = spacy.blank("en")
     nlp.add_pipe("sentencizer")
     load_s = time.perf_counter() - t0
-    return _peer_stage(nlp, load_s, texts, batch_size, lambda doc: " ".join(s.text.strip() for s in list(doc.sents)[:3]))
+    return _peer_stage(nlp, load_s, texts, batch_size, lambda doc: " ".join(lead_sentences(doc)))
 
 
 def stage_textrank(texts: List[str], batch_size: int, textrank_model: str) -> Dict[str, Any]:

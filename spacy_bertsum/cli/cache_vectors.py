@@ -51,7 +51,7 @@ from spacy.language import Language
 from spacy.tokens import Doc, DocBin
 from wasabi import msg
 
-from ..architectures import _encode_in_pieces, _find_layer_list, _window_tokens, doc_pieces, piece_calls
+from ..architectures import encode_sentences, encoder_pieces, get_encoder_layers, get_window_size, piece_calls, piece_doc
 from ..errors import Errors
 from ..oracle import soft_labels
 from ..util import SPANS_KEY, get_reference, sentence_lengths
@@ -79,14 +79,8 @@ def doc_sentence_vectors(nlp: Language, docs: Sequence[Doc], pipe_name: str = "b
     """The vectors the bertsum head receives for each doc (n_sents, width), from
     the same encoder calls as prediction makes."""
     model = nlp.get_pipe(pipe_name).model
-    encoder = model.get_ref("encoder")
-    tokvecs, _ = _encode_in_pieces(encoder, list(docs), model.attrs["max_tokens_per_call"], False)
-    ops = model.ops
-    out = []
-    for doc, vecs in zip(docs, tokvecs):
-        lengths = ops.asarray1i(sentence_lengths(doc))
-        out.append(ops.to_numpy(ops.reduce_mean(ops.asarray2f(vecs), lengths)))
-    return out
+    sentvecs, _ = encode_sentences(model.get_ref("encoder"), list(docs), model.attrs["max_tokens_per_call"], False)
+    return [model.ops.to_numpy(vecs) for vecs in sentvecs]
 
 
 @dataclass
@@ -120,7 +114,7 @@ def doc_layer_inputs(nlp: Language, docs: Sequence[Doc], top_layers: int, pipe_n
     model = nlp.get_pipe(pipe_name).model
     encoder = model.get_ref("encoder")
     transformer = encoder.get_ref("transformer")
-    layers = _find_layer_list(transformer.transformer)
+    layers = get_encoder_layers(model)
     if not 1 <= top_layers <= len(layers):
         raise ValueError(Errors.E015.format(name="layer_inputs", value=top_layers))
     captured: List = []
@@ -129,15 +123,14 @@ def doc_layer_inputs(nlp: Language, docs: Sequence[Doc], top_layers: int, pipe_n
         captured.append((args[0] if args else kwargs["hidden_states"]).detach())
 
     max_tokens = model.attrs["max_tokens_per_call"]
-    window = _window_tokens(encoder)
-    pieces = [(i, part) for i, doc in enumerate(docs) for part in doc_pieces(doc, max_tokens, window)]
+    pieces = encoder_pieces(docs, max_tokens, get_window_size(model))
     results: List[Optional[tuple]] = [None] * len(pieces)
     handle = layers[len(layers) - top_layers].register_forward_pre_hook(hook, with_kwargs=True)
     try:
         with torch.no_grad():
-            for call in piece_calls([len(part) for _, part in pieces], max_tokens):
+            for call in piece_calls([end - start for _, start, end in pieces], max_tokens):
                 captured.clear()
-                trf = transformer.predict([pieces[p][1] for p in call])
+                trf = transformer.predict([piece_doc(docs[i], start, end) for i, start, end in (pieces[p] for p in call)])
                 hidden_in = captured[0].to(torch.float32).cpu().numpy()
                 mask = encoder.ops.to_numpy(trf.wordpieces.attention_mask)
                 for r, (p, data) in enumerate(zip(call, trf.split_by_doc())):
@@ -149,7 +142,7 @@ def doc_layer_inputs(nlp: Language, docs: Sequence[Doc], top_layers: int, pipe_n
         handle.remove()
     out: List[LayerInputs] = []
     by_doc: List[List[int]] = [[] for _ in docs]
-    for p, (i, _) in enumerate(pieces):
+    for p, (i, _, _) in enumerate(pieces):
         by_doc[i].append(p)
     for doc, ps in zip(docs, by_doc):
         sent_lengths = numpy.asarray(sentence_lengths(doc), dtype="int32")
@@ -165,7 +158,7 @@ def doc_layer_inputs(nlp: Language, docs: Sequence[Doc], top_layers: int, pipe_n
             wp.append(hidden)
             lasts.append(last)
             wp_lengths.append(len(hidden))
-            token_offset += len(pieces[p][1])
+            token_offset += pieces[p][2] - pieces[p][1]
             wp_offset += len(hidden)
         pool_wp = numpy.concatenate([x[0] for x in pool]).astype("int32")
         pool_sent = numpy.concatenate([x[1] for x in pool]).astype("int32")

@@ -23,8 +23,10 @@ from spacy.tokens import Doc, DocBin
 from tqdm import tqdm
 from wasabi import msg
 
+from ..architectures import get_tokenizer
 from ..loading import load_model
 from ..scorer import ROUGE_TYPES, rouge_f
+from ..selection import lead
 from ..significance import paired_bootstrap
 from ..util import FIELDS_KEY, SPANS_KEY, get_reference, has_sentences
 
@@ -68,8 +70,15 @@ class RougeTotals:
         return out
 
 
+def lead_spans(doc: Doc, k: int = 3) -> List:
+    """The sentences (spans) of Lead-k (``selection.lead``)."""
+    sents = list(doc.sents) if len(doc) else []
+    return [sents[i] for i in lead(len(sents), k)]
+
+
 def lead_sentences(doc: Doc, k: int = 3) -> List[str]:
-    return [sent.text.strip() for sent in list(doc.sents)[:k]] if len(doc) else []
+    """The texts of Lead-k's sentences."""
+    return [span.text.strip() for span in lead_spans(doc, k)]
 
 
 def sentence_positions(doc: Doc, spans: Iterable) -> List[int]:
@@ -91,7 +100,7 @@ def n_words(sents: List[str]) -> int:
 def encoder_tokenizer(nlp: Language, pipe_name: str = "bertsum"):
     """The bertsum encoder's Hugging Face tokenizer, or None."""
     try:
-        return nlp.get_pipe(pipe_name).model.get_ref("encoder").get_ref("transformer").tokenizer
+        return get_tokenizer(nlp.get_pipe(pipe_name).model)
     except (KeyError, ValueError, AttributeError):
         return None
 
@@ -145,7 +154,7 @@ def evaluate(
             continue
         selections = {
             "model": list(doc.spans[spans_key]) if spans_key in doc.spans else [],
-            "lead3": list(doc.sents)[:3] if len(doc) else [],
+            "lead3": lead_spans(doc),
         }
         if spans_key in gold.spans:
             selections["oracle"] = list(gold.spans[spans_key])

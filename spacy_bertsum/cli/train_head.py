@@ -4,7 +4,7 @@ With the encoder fixed, a training step is only the inter-sentence head over
 whole documents: every sentence, its true position, every document of the
 corpus many times, in minutes on a CPU. The head is the same
 ``InterSentenceEncoder`` the component runs, so the result drops into a
-pipeline (:func:`install_head`, :func:`save_pipeline`) and is evaluated there
+pipeline (:func:`install_head`, ``compact.save_compact_pipeline``) and is evaluated there
 like any other.
 
 Settings come from a config file (``configs/head/cnndm.cfg``) with a ``[head]``
@@ -21,7 +21,7 @@ import random
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Dict, List, Optional, Sequence, Tuple
+from typing import Callable, Dict, List, Optional, Sequence, Tuple
 
 import numpy
 import torch
@@ -29,12 +29,12 @@ from spacy.tokens import DocBin
 from wasabi import msg
 
 from ..errors import Errors
-from ..architectures import make_head_module
-from ..compact import head_module
+from ..architectures import HEAD_SETTINGS, get_encoder_layers, get_head_module, make_head_module, set_head_module
+from .compact import save_compact_pipeline
 from .evaluate import late_share
 from ..inter_sentence import InterSentenceEncoder
 from ..scorer import ROUGE_TYPES, rouge_f
-from ..selection import SelectionConfig, select_sentences
+from ..selection import SelectionConfig, lead, select_sentences
 from .cache_vectors import LayerInputs, cache_info, load_cache
 from ..significance import paired_bootstrap
 from ..util import FIELDS_KEY, get_reference
@@ -104,7 +104,7 @@ class DevSet:
         return [select_sentences(list(s), doc.words, config) for s, doc in zip(scores, self.docs)]
 
     def lead(self, k: int = 3) -> List[List[int]]:
-        return [list(range(min(k, len(doc.sents)))) for doc in self.docs]
+        return [lead(len(doc.sents), k) for doc in self.docs]
 
 
 def _group(doc, i: int, groups: Optional[Dict[int, str]], group_by: Optional[str]) -> str:
@@ -317,7 +317,10 @@ def train_scorer(
     average_last: int = 0,
     loss: str = "bce",
     seed: int = 0,
+    patience: int = 0,
+    max_minutes: Optional[float] = None,
     log_path: Optional[Path] = None,
+    on_best: Optional[Callable[[torch.nn.Module, Dict], None]] = None,
 ) -> Tuple[torch.nn.Module, List[Dict]]:
     """Train ``scorer`` (a :class:`VectorScorer` or :class:`TopLayerScorer`)
     with BCE against ``train_labels`` (hard or soft), evaluating dev ROUGE
@@ -330,7 +333,13 @@ def train_scorer(
     "bce" (per sentence, as BertSum) or "softmax" (per document: the
     cross-entropy of a softmax over its sentences against the labels
     normalized to sum to 1, a listwise loss that ranks sentences against each
-    other, as top-k selection does)."""
+    other, as top-k selection does). ``patience``: stop after this many
+    evaluations without a better dev score (0: never). ``max_minutes``: a
+    wall-time budget; training stops at the last evaluation that fits in it,
+    and the learning rate decays to 0 there instead of at ``max_steps``.
+    ``on_best(scorer, entry)``: called when an evaluation is the best so far
+    (with the scorer in that state), e.g. to save it, so that a stopped run
+    keeps its best model."""
     if loss not in ("bce", "softmax"):
         raise ValueError(Errors.E030.format(value=loss))
     loss_kind = loss
@@ -341,15 +350,21 @@ def train_scorer(
     if layer_params:
         groups.append({"params": layer_params, "lr": layer_learn_rate})
     opt = torch.optim.AdamW(groups, weight_decay=weight_decay)
+    # The lr decays linearly to 0 at `horizon`: max_steps, or with a time
+    # budget the step that the budget is expected to reach (re-estimated at
+    # every evaluation).
+    horizon = [max_steps]
     sched = torch.optim.lr_scheduler.LambdaLR(
-        opt, lambda s: min((s + 1) / max(warmup_steps, 1), max(0.0, (max_steps - s) / max(max_steps - warmup_steps, 1)))
+        opt, lambda s: min((s + 1) / max(warmup_steps, 1), max(0.0, (horizon[0] - s) / max(horizon[0] - warmup_steps, 1)))
     )
     lead = dev.rouge(dev.lead())
     log: List[Dict] = []
     best_score, best_state = -1.0, None
     recent: List[Dict[str, torch.Tensor]] = []
     start = time.time()
+    deadline = start + 60 * max_minutes if max_minutes else None
     running = 0.0
+    since_best = 0
     batches: List[List[int]] = []
     lengths = [len(x.vecs) if isinstance(x, LayerInputs) else len(x) for x in train_inputs]
     for step in range(1, max_steps + 1):
@@ -376,6 +391,7 @@ def train_scorer(
                 recent = (recent + [state])[-average_last:]
                 if len(recent) == average_last:
                     entries.append(("average", average_states(recent)))
+            improved = False
             for kind, st in entries:
                 scorer.load_state_dict(st)
                 if dev_inputs is not None:
@@ -390,16 +406,30 @@ def train_scorer(
                     with Path(log_path).open("a") as f:
                         f.write(json.dumps(entry) + "\n")
                 a = result["all"]
+                left = f", {max(0.0, (deadline - time.time()) / 60):.1f} min left" if deadline else ""
                 msg.text(
-                    f"step {step} {kind} ({entry['minutes']:.1f} min): loss {entry['loss']:.4f} R1 {a['rouge1']:.2f} "
+                    f"step {step} {kind} ({entry['minutes']:.1f} min{left}): loss {entry['loss']:.4f} R1 {a['rouge1']:.2f} "
                     f"(Lead-3 {a['rouge1_diff'][0]:+.2f} [{a['rouge1_diff'][1]:+.2f}, {a['rouge1_diff'][2]:+.2f}]) "
                     f"R2 {a['rouge2']:.2f} RL {a['rougeLsum']:.2f} late {a['late_share']:.3f}",
                     show=True,
                 )
                 if score > best_score:
-                    best_score, best_state = score, copy.deepcopy(st)
+                    best_score, best_state, improved = score, copy.deepcopy(st), True
+                    if on_best is not None:
+                        on_best(scorer, entry)
             scorer.load_state_dict(state)
             running = 0.0
+            since_best = 0 if improved else since_best + 1
+            if patience and since_best >= patience:
+                msg.info(f"Stopping: no better dev score in {patience} evaluations")
+                break
+            if deadline is not None:
+                cycle = (time.time() - start) / (step / eval_frequency)  # seconds per eval_frequency steps + eval
+                cycles_left = int((deadline - time.time()) // cycle)
+                if cycles_left < 1:
+                    msg.info(f"Stopping: the time budget ({max_minutes:g} min) is spent")
+                    break
+                horizon[0] = min(max_steps, step + cycles_left * eval_frequency)
     if best_state is not None:
         scorer.load_state_dict(best_state)
     if dev_inputs is not None:
@@ -411,30 +441,23 @@ def train_scorer(
 # A pipeline with a new head; training from a config file
 # ---------------------------------------------------------------------------
 
-HEAD_KEYS = ("inter_sentence_layers", "heads", "ff_size", "dropout", "block_size", "max_position")
-
 
 def head_config(nlp, pipe_name: str = "bertsum") -> Dict:
     """The head settings of a pipeline's bertsum model (as the config names them)."""
     attrs = nlp.get_pipe(pipe_name).model.attrs
-    return {key: attrs[key] for key in HEAD_KEYS}
+    return {key: attrs[key] for key in HEAD_SETTINGS}
 
 
 def install_head(nlp, head: InterSentenceEncoder, cfg: Dict, pipe_name: str = "bertsum") -> None:
     """Replace the scoring head of ``nlp``'s bertsum model by ``head`` (built
-    with the settings ``cfg``). :func:`save_pipeline` writes the settings
+    with the settings ``cfg``). ``compact.save_compact_pipeline`` writes the settings
     into the saved config, so that the copy rebuilds the same head."""
-    model = nlp.get_pipe(pipe_name).model
-    model.layers[1].shims[0]._model = head
-    model.attrs.update({key: cfg[key] for key in HEAD_KEYS})
+    set_head_module(nlp.get_pipe(pipe_name).model, head, cfg)
 
 
 def top_encoder_layers(nlp, n: int, pipe_name: str = "bertsum") -> List[torch.nn.Module]:
     """The top ``n`` layers of the bertsum encoder's Hugging Face model."""
-    from ..architectures import _find_layer_list
-    from ..compact import hf_model
-
-    layers = _find_layer_list(hf_model(nlp.get_pipe(pipe_name).model))
+    layers = get_encoder_layers(nlp.get_pipe(pipe_name).model)
     return list(layers[len(layers) - n :])
 
 
@@ -443,25 +466,6 @@ def install_layers(nlp, trained: Sequence[torch.nn.Module], pipe_name: str = "be
     into the top encoder layers of ``nlp``'s bertsum model."""
     for layer, new in zip(top_encoder_layers(nlp, len(trained), pipe_name), trained):
         layer.load_state_dict(new.state_dict())
-
-
-def save_pipeline(nlp, output: Path, pipe_name: str = "bertsum") -> None:
-    """Save ``nlp`` compact (trained layers and head only), with a config that
-    loads anywhere: the head settings it runs with and no local training paths."""
-    from thinc.api import Config
-
-    nlp.get_pipe(pipe_name).cfg["save_mode"] = "compact"
-    output = Path(output)
-    output.mkdir(parents=True, exist_ok=True)
-    nlp.to_disk(output, exclude=["vocab"])
-    config = Config().from_disk(output / "config.cfg", interpolate=False)
-    config["components"][pipe_name]["save_mode"] = "compact"
-    config["components"][pipe_name]["model"].update(head_config(nlp, pipe_name))
-    for key in ("init_bertsum",):
-        if key in config["paths"]:
-            config["paths"][key] = None
-    config["paths"]["train"] = config["paths"]["dev"] = None
-    config.to_disk(output / "config.cfg")
 
 
 def train_head_from_config(config_path: Path, output: Path, overrides: Dict = {}) -> Dict:
@@ -509,7 +513,7 @@ def train_head_from_config(config_path: Path, output: Path, overrides: Dict = {}
     head = make_head_module(hcfg, cache.vecs[0].shape[1])
     if tcfg.pop("init_from_base"):
         try:
-            head.load_state_dict(head_module(model).state_dict())
+            head.load_state_dict(get_head_module(model).state_dict())
         except RuntimeError as err:
             raise ValueError(Errors.E032.format(base=paths["base"], base_cfg=head_config(nlp), cfg=hcfg)) from err
     log_path = output / "log.jsonl"
@@ -523,13 +527,18 @@ def train_head_from_config(config_path: Path, output: Path, overrides: Dict = {}
     else:
         scorer, dev_inputs, train_inputs, what = VectorScorer(head), None, cache.vecs, "the head"
     msg.info(f"Training {what} on {len(cache)} docs; dev: {len(dev.docs)} docs")
-    scorer, log = train_scorer(scorer, train_inputs, labels, dev, dev_inputs, log_path=log_path, **tcfg)
-    best = max(log, key=lambda e: e["score"])
-    (output / "dev.json").write_text(json.dumps(best, indent=2))
-    if top_layers:
-        install_layers(nlp, scorer.layers)
-    install_head(nlp, scorer.head, hcfg)
-    save_pipeline(nlp, output / "model-best")
+
+    def save_best(scorer: torch.nn.Module, entry: Dict) -> None:
+        # As `spacy train` does: model-best is on disk from the first
+        # evaluation on, so a stopped run keeps its best model.
+        if top_layers:
+            install_layers(nlp, scorer.layers)
+        install_head(nlp, scorer.head, hcfg)
+        save_compact_pipeline(nlp, output / "model-best")
+        (output / "dev.json").write_text(json.dumps(entry, indent=2))
+
+    train_scorer(scorer, train_inputs, labels, dev, dev_inputs, log_path=log_path, on_best=save_best, **tcfg)
+    best = json.loads((output / "dev.json").read_text())
     msg.good(f"Saved {output / 'model-best'} (dev step {best['step']}, {best['kind']}: R1 {best['all']['rouge1']:.2f})")
     return best
 
