@@ -237,6 +237,44 @@ class Errors(metaclass=ErrorsWithCodes):
         "Unknown benchmark stage '{stage}' (known: {stages}). Stages are run "
         "by `python -m spacy_bertsum benchmark`; run that command instead."
     )
+    E080 = (
+        "The bertsum encoder is a listener ('{listener}') that no upstream "
+        "'{upstream}' component has connected to, so the width of its token "
+        "vectors is unknown. Put a '{upstream}' component before the bertsum "
+        "component (e.g. `nlp.add_pipe(\"{upstream}\", before=\"bertsum\")`) and "
+        "initialize the whole pipeline with `nlp.initialize()` or `spacy train`, "
+        "not the component alone."
+    )
+    E081 = (
+        "The bertsum component '{name}' listens to the '{upstream}' component, "
+        "but {n} doc(s) carry no output from it (doc._.trf_data / doc.tensor), "
+        "so their sentences would be scored from zero vectors. Run the whole "
+        "pipeline (`nlp(text)`, `nlp.pipe(texts)`) with '{upstream}' enabled "
+        "and before '{name}'."
+    )
+    E082 = (
+        "save_mode = 'compact' is for the embedded encoder: it saves only the "
+        "trained top layers of the bertsum component's own encoder. This "
+        "component listens to the '{upstream}' component, which owns (and "
+        "saves) the encoder. Set save_mode = \"full\", or use "
+        "spacy-bertsum.TransformerEncoder.v1 as [components.bertsum.model.encoder]."
+    )
+    E083 = (
+        "train_max_tokens = {value} cuts training docs before they are encoded, "
+        "which only the embedded encoder can do: in listener mode the '{upstream}' "
+        "component encodes whole docs (long ones through its span getter, e.g. "
+        "spacy-transformers.strided_spans.v1) and bertsum reads exactly those. "
+        "Set train_max_tokens = 0, or use spacy-bertsum.TransformerEncoder.v1 "
+        "as [components.bertsum.model.encoder]."
+    )
+    E084 = (
+        "{feature} needs the bertsum component's own (embedded) encoder, but "
+        "this component listens to the '{upstream}' component (listener mode). "
+        "Use spacy-bertsum.TransformerEncoder.v1 as "
+        "[components.bertsum.model.encoder] for it. To freeze the shared "
+        "encoder instead, set grad_factor = 0.0 on the listener, or list "
+        "'{upstream}' in [training] frozen_components and annotating_components."
+    )
     E060 = (
         "spacy_bertsum.ray and `summarize --engine ray` need Ray Data, which is "
         "not installed here. Install the extra: pip install \"spacy-bertsum[ray]\"."
@@ -270,4 +308,16 @@ class Errors(metaclass=ErrorsWithCodes):
         "resume from (a finished --engine ray run removes it; --engine local "
         "does not make one). Resume with --engine local, or run without "
         "--resume to start over."
+    )
+    E070 = (
+        "The training log {path} has no evaluation rows that the report can "
+        "read. Pass the JSONL file that `spacy train` writes with "
+        "`--training.logger.output_file PATH` (spacy.ConsoleLogger.v3, as in "
+        "configs/*.cfg), or the log.jsonl that `train-head` or `finetune` "
+        "writes into its output directory."
+    )
+    E071 = (
+        "Line {line} of the training log {path} is not JSON ({err}). A "
+        "training log has one JSON object a line; pass the file that the "
+        "training run wrote, unchanged."
     )

@@ -4,9 +4,10 @@
 model on the gold docs (``spacy_bertsum.evaluate.evaluate``) and writes: the ROUGE
 table (model, Lead-3, oracle), counts, a bar chart of where the selected sentences
 are in the documents (model next to oracle: BertSum's lead-bias analysis), a
-histogram of summary lengths, and the sentence view (``render``) of the first
-documents with the gold sentences marked. Charts are inline SVG drawn here: no
-scripts, no external assets.
+histogram of summary lengths, the sentence view (``render``) of the first
+documents with the gold sentences marked and, with ``--training-log``, the
+training curve (loss and dev ROUGE per evaluation step, ``_report_curve``).
+Charts are inline SVG drawn here: no scripts, no external assets.
 """
 
 import typer
@@ -22,6 +23,7 @@ from spacy.language import Language
 from spacy.tokens import Doc
 from wasabi import msg
 
+from ._report_curve import TrainingCurve, curve_section, read_training_log
 from .evaluate import POSITION_BINS, evaluate, load_model_and_gold, print_table
 from ..render import ID_KEY, page_head, render_docs
 from ..scorer import ROUGE_TYPES
@@ -282,8 +284,10 @@ def build_report(
     model_name: str = "",
     data_name: str = "",
     title: str = "spacy-bertsum evaluation report",
+    training_curves: Sequence[TrainingCurve] = (),
 ) -> Tuple[str, Dict]:
-    """Evaluate ``nlp`` on ``gold_docs`` and return (report HTML, metrics)."""
+    """Evaluate ``nlp`` on ``gold_docs`` and return (report HTML, metrics).
+    ``training_curves`` (from ``read_training_log``) add a training section."""
     spans_key = nlp.get_pipe(pipe_name).cfg.get("spans_key", SPANS_KEY)
     kept: List[Tuple[Doc, Doc]] = []
 
@@ -332,6 +336,7 @@ def build_report(
         '<section id="lengths"><h2>Summary length</h2>',
         length_chart(result),
         "</section>",
+        curve_section(training_curves),
         '<section id="documents"><h2>Documents</h2>',
         '<p class="hint">Sentences shaded by the model\'s score, '
         "the model's selection underlined, the oracle (gold) sentences with a dashed line above.</p>",
@@ -353,8 +358,12 @@ def report_path(
     html_docs: int = 5,
     batch_size: int = 32,
     show_progress: bool = True,
+    training_logs: Sequence[Union[str, Path]] = (),
 ) -> Dict:
-    """Load a pipeline and a gold .spacy file, write the report to ``output``."""
+    """Load a pipeline and a gold .spacy file, write the report to ``output``;
+    with the training curve of each of ``training_logs`` (read first, so that
+    a log the report cannot read fails before the evaluation)."""
+    curves = [read_training_log(path) for path in training_logs]
     nlp, docs, total = load_model_and_gold(model, data_path, limit)
     html, result = build_report(
         nlp,
@@ -365,6 +374,7 @@ def report_path(
         total=total,
         model_name=str(model) if not isinstance(model, Language) else "<in-memory>",
         data_name=str(data_path),
+        training_curves=curves,
     )
     print_table(result)
     Path(output).parent.mkdir(parents=True, exist_ok=True)
@@ -385,10 +395,20 @@ def report_cli(
     html_docs: int = typer.Option(5, "--html-docs", help="Show the sentence view of the first N docs"),
     batch_size: int = typer.Option(32, "--batch-size", help="Docs per nlp.pipe batch"),
     gpu_id: int = typer.Option(-1, "--gpu-id", help="GPU id, or -1 for CPU"),
+    training_logs: List[Path] = typer.Option(
+        [], "--training-log", exists=True, dir_okay=False,
+        help="Add the training curve from this log: the JSONL that `spacy train "
+        "--training.logger.output_file PATH` writes, or train-head's log.jsonl (repeatable)",
+    ),
 ):
-    """One HTML file: ROUGE table, sentence-position and summary-length charts, sentence view."""
+    """One HTML file: ROUGE table, sentence-position and summary-length charts, sentence
+    view and, with --training-log, the training curve."""
     from spacy.cli._util import setup_gpu
 
-
     setup_gpu(gpu_id)
-    report_path(model, data_path, output, limit=limit, html_docs=html_docs, batch_size=batch_size)
+    try:
+        report_path(
+            model, data_path, output, limit=limit, html_docs=html_docs, batch_size=batch_size, training_logs=training_logs
+        )
+    except ValueError as e:
+        msg.fail(str(e), exits=1)
