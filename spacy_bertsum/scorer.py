@@ -12,10 +12,11 @@ ROUGE-1, ROUGE-2 and ROUGE-Lsum F1 from Google's ``rouge-score`` with Porter
 stemming; ROUGE-Lsum treats newline-separated sentences as summary-level units.
 """
 import warnings
-from typing import Callable, Dict, Iterable, Optional, Sequence
+from typing import Callable, Dict, Iterable, List, Optional, Sequence
 
 from rouge_score import rouge_scorer
 from spacy.scorer import PRFScore
+from spacy.tokens import Doc
 from spacy.training import Example
 from spacy.util import registry
 
@@ -40,6 +41,26 @@ def rouge_f(candidate: Sequence[str], reference: Sequence[str]) -> Dict[str, flo
     return {name: result[name].fmeasure for name in ROUGE_TYPES}
 
 
+def reference_summary(gold: Doc, spans_key: str = SPANS_KEY) -> Optional[List[str]]:
+    """The reference summary of a gold doc: ``bertsum_reference`` in its
+    user data, else the text of its gold spans, else None."""
+    reference = get_reference(gold)
+    if reference is None and spans_key in gold.spans:
+        reference = [span.text.strip() for span in gold.spans[spans_key]]
+    return reference
+
+
+def example_rouge(eg: Example, spans_key: str = SPANS_KEY) -> Optional[Dict[str, float]]:
+    """ROUGE F1 (0-1) of the predicted summary of one example against its
+    reference; None without a reference. What :func:`score_rouge` averages
+    (``spacy evaluate``), and what ``spacy_bertsum evaluate`` reports per doc."""
+    reference = reference_summary(eg.reference, spans_key)
+    if reference is None:
+        return None
+    pred = eg.predicted.spans[spans_key] if spans_key in eg.predicted.spans else []
+    return rouge_f([span.text.strip() for span in pred], reference)
+
+
 def score_rouge(examples: Iterable[Example], spans_key: str = SPANS_KEY, **kwargs) -> Dict[str, Optional[float]]:
     """Mean ROUGE F1 of the predicted summaries against the references, plus
     sentence-level P/R/F of the selection against the gold (oracle) spans.
@@ -50,19 +71,16 @@ def score_rouge(examples: Iterable[Example], spans_key: str = SPANS_KEY, **kwarg
     sents_prf = PRFScore()
     has_gold = False
     for eg in examples:
-        pred = eg.predicted.spans.get(spans_key) if spans_key in eg.predicted.spans else None
-        pred_sents = [span.text.strip() for span in pred] if pred is not None else []
-        reference = get_reference(eg.reference)
-        gold = eg.reference.spans.get(spans_key) if spans_key in eg.reference.spans else None
-        if reference is None and gold is not None:
-            reference = [span.text.strip() for span in gold]
-        if reference is None:
+        scores = example_rouge(eg, spans_key)
+        if scores is None:
             warnings.warn(Warnings.W002.format(key=spans_key, ref_key=REFERENCE_KEY))
             continue
-        for name, value in rouge_f(pred_sents, reference).items():
+        for name, value in scores.items():
             totals[name] += value
         n_docs += 1
+        gold = eg.reference.spans.get(spans_key) if spans_key in eg.reference.spans else None
         if gold is not None:
+            pred = eg.predicted.spans.get(spans_key) if spans_key in eg.predicted.spans else None
             has_gold = True
             aligned = eg.get_aligned_spans_y2x(gold, allow_overlap=True)
             gold_set = {(s.start, s.end) for s in aligned}

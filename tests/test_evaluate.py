@@ -171,3 +171,16 @@ def test_gold_docs_without_oracle_spans(nlp, gold_path):
     assert "oracle" in result["rouge"] and "oracle" not in result["vs_lead3"]
     assert "model" in result["vs_lead3"]
     assert "oracle" not in result["groups"]["x"]["rouge"]
+
+
+def test_spacy_evaluate_and_our_evaluate_agree(nlp, gold_path):
+    """`spacy_bertsum evaluate`'s model row is the registered scorer's
+    (`spacy evaluate`) per-doc ROUGE: the means agree by construction."""
+    from spacy.training import Example
+
+    gold_docs = list(DocBin().from_disk(gold_path).get_docs(nlp.vocab))
+    ours = evaluate(nlp, gold_docs, show_progress=False)["rouge"]["model"]
+    examples = [Example(nlp.make_doc(doc.text), doc) for doc in gold_docs]
+    theirs = nlp.evaluate(examples)
+    for name in ("rouge1", "rouge2", "rougeLsum"):
+        assert ours[name] == pytest.approx(100 * theirs[f"bertsum_{name}_f"], abs=1e-9)

@@ -20,15 +20,16 @@ from typing import Callable, Dict, Iterable, Iterator, List, Optional, Tuple, Un
 
 from spacy.language import Language
 from spacy.tokens import Doc, DocBin
+from spacy.training import Example
 from tqdm import tqdm
 from wasabi import msg
 
 from ..architectures import get_tokenizer
 from ..loading import load_model
-from ..scorer import ROUGE_TYPES, rouge_f
+from ..scorer import ROUGE_TYPES, example_rouge, reference_summary, rouge_f
 from ..selection import lead
 from ..significance import paired_bootstrap
-from ..util import FIELDS_KEY, SPANS_KEY, get_reference, has_sentences
+from ..util import FIELDS_KEY, SPANS_KEY, has_sentences
 
 #: Sentence positions >= this are lumped into one bin, "20+".
 MAX_POSITION = 20
@@ -48,7 +49,10 @@ class RougeTotals:
         return len(self.scores[ROUGE_TYPES[0]])
 
     def add(self, candidate: List[str], reference: List[str]) -> None:
-        for name, value in rouge_f(candidate, reference).items():
+        self.add_scores(rouge_f(candidate, reference))
+
+    def add_scores(self, scores: Dict[str, float]) -> None:
+        for name, value in scores.items():
             self.scores[name].append(value)
 
     def means(self, idx: Optional[List[int]] = None) -> Dict[str, float]:
@@ -141,7 +145,8 @@ def evaluate(
     summary_words: Dict[str, List[int]] = {name: [] for name in list(rows) + ["reference"]}
     n_long = n_skipped = 0
     gold_list = [doc for doc in gold_docs]
-    references = [get_reference(doc) for doc in gold_list]
+    # The reference as the registered scorer (`spacy evaluate`) takes it.
+    references = [reference_summary(doc, spans_key) for doc in gold_list]
     start = time.perf_counter()
     texts = (doc.text for doc in gold_list)
     progress = tqdm(total=total or len(gold_list), disable=not show_progress, unit="doc", desc="evaluate")
@@ -160,7 +165,10 @@ def evaluate(
             selections["oracle"] = list(gold.spans[spans_key])
         for name, spans in selections.items():
             sents = [s.text.strip() for s in spans]
-            rows[name].add(sents, reference)
+            if name == "model":  # the registered scorer's own per-doc ROUGE: `spacy evaluate` agrees
+                rows[name].add_scores(example_rouge(Example(doc, gold), spans_key))
+            else:
+                rows[name].add(sents, reference)
             summary_words[name].append(n_words(sents))
             picks[name].append(sentence_positions(doc, spans))
             for index in picks[name][-1]:
