@@ -25,6 +25,7 @@ from tqdm import tqdm
 from wasabi import msg
 
 from ..architectures import get_tokenizer
+from ..errors import Errors
 from ..loading import load_model
 from ..scorer import ROUGE_TYPES, example_rouge, reference_summary, rouge_f
 from ..selection import lead
@@ -320,6 +321,6 @@ def evaluate_cli(
 
 
     if int8 and gpu_id >= 0:
-        msg.fail("--int8 runs on the CPU only: drop --gpu-id (or --int8)", exits=2)
+        msg.fail(Errors.E038, exits=2)
     setup_gpu(gpu_id)
     evaluate_path(model, data_path, output, limit=limit, batch_size=batch_size, int8=int8, by=by)
