@@ -1,37 +1,46 @@
 """Registered model architectures: transformer encoder -> sentence vectors -> scores.
 
-Design choice: the transformer is *embedded* in the bertsum model (like
-``spacy-transformers.Tok2VecTransformer``) rather than shared through a
-``transformer`` pipe and a listener. Reasons:
+The bertsum model gets its token vectors in one of two ways
+(``[components.bertsum.model.encoder]``):
 
-* the component can feed the encoder something other than the pipeline's docs:
-  sentence-aligned pieces of long documents (bounded memory) and, in training,
-  only the first ``train_max_tokens`` tokens of a document (BertSum truncates to
-  512 wordpieces too; the oracle sentences sit mostly at the start);
-* the component owns all its weights, so it can freeze lower encoder layers
-  (``trainable_layers``) and save a compact checkpoint;
-* a summarizer rarely shares an encoder with other components.
+* **embedded** (the default, ``spacy-bertsum.TransformerEncoder.v1``): the
+  transformer is part of the bertsum model (like
+  ``spacy-transformers.Tok2VecTransformer``). The component then feeds the
+  encoder something other than the pipeline's docs: sentence-aligned pieces of
+  long documents (bounded memory) and, in training, only the first
+  ``train_max_tokens`` tokens of a document (BertSum truncates to 512
+  wordpieces too). It owns all its weights, so it can freeze lower encoder
+  layers (``trainable_layers``) and save a compact checkpoint.
+* **listener** (``spacy-transformers.TransformerListener.v1``, or spaCy's
+  ``spacy.Tok2VecListener.v1``): an upstream ``transformer`` (``tok2vec``)
+  component encodes each doc once for every component listening to it (e.g.
+  ``textcat`` next to ``bertsum``) and gets their gradients in training. The
+  upstream component's span getter handles long docs; the features above
+  that need the encoder's own weights raise E084 (see :func:`require_embedded`).
 
 The model tree (``spacy-bertsum.BertSumModel.v1``)::
 
     bertsum                      refs: "encoder", "head"
     ├── bertsum_encoder          ref "transformer"; attrs trainable_layers, encoder_name
     │   └── transformer >> split_trf_batch >> trfs2arrays
+    │   (listener mode: transformer-listener >> trfs2arrays, ref "listener")
     └── pytorch (head)           an InterSentenceEncoder, added by initialize()
 
 Other modules go through the accessors below (``get_hf_model``,
 ``set_hf_model``, ``get_tokenizer``, ``get_head_module``, ``set_head_module``,
-``has_head``, ``get_encoder_layers``, ``get_window_size``) instead of walking
-this tree themselves.
+``has_head``, ``get_encoder_layers``, ``get_window_size``, ``get_listener``)
+instead of walking this tree themselves.
 """
 from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
 
+import numpy
+from spacy.pipeline.tok2vec import Tok2VecListener
 from spacy.tokens import Doc, Span
 from spacy.util import registry
 from thinc.api import Model, PyTorchWrapper_v2, chain, reduce_mean, torch2xp, xp2torch
 from thinc.types import ArgsKwargs, Floats1d, Floats2d
 import spacy_transformers  # noqa: F401  (registers registry.span_getters)
-from spacy_transformers.layers import TransformerModel
+from spacy_transformers.layers import TransformerListener, TransformerModel
 from spacy_transformers.layers.split_trf import split_trf_batch
 from spacy_transformers.layers.trfs2arrays import trfs2arrays
 
@@ -210,7 +219,65 @@ def _find_layer_list(hf_model):
 # ---------------------------------------------------------------------------
 
 
+#: Layers through which the encoder reads an upstream component's output.
+LISTENER_TYPES = (TransformerListener, Tok2VecListener)
+
+
+def get_listener(model: Model) -> Optional[Model]:
+    """The listener layer (a spacy-transformers TransformerListener or a
+    spaCy Tok2VecListener) of the encoder of ``model`` (the bertsum model or
+    its encoder), or None for an embedded encoder."""
+    encoder = model.get_ref("encoder") if model.has_ref("encoder") else model
+    return next((node for node in encoder.walk() if isinstance(node, LISTENER_TYPES)), None)
+
+
+def upstream_name(listener: Model) -> str:
+    """The name of the component ``listener`` listens to, for messages."""
+    name = getattr(listener, "upstream_name", "*")
+    if name != "*":
+        return name
+    return "tok2vec" if isinstance(listener, Tok2VecListener) else "transformer"
+
+
+def require_embedded(model: Model, feature: str) -> None:
+    """Raise E084 when ``model`` (the bertsum model or its encoder) listens to
+    an upstream component: ``feature`` needs the encoder's own weights."""
+    listener = get_listener(model)
+    if listener is not None:
+        raise ValueError(Errors.E084.format(feature=feature, upstream=upstream_name(listener)))
+
+
+def n_docs_without_upstream_output(model: Model, docs: Sequence[Doc]) -> int:
+    """In listener mode: how many non-empty ``docs`` carry no output of the
+    upstream component (``doc._.trf_data`` / ``doc.tensor``), which the
+    listener would silently replace by zeros at prediction time."""
+    listener = get_listener(model)
+    if isinstance(listener, TransformerListener):
+        return sum(1 for doc in docs if len(doc) and getattr(doc._, "trf_data", None) is None)
+    if isinstance(listener, Tok2VecListener):
+        return sum(1 for doc in docs if len(doc) and doc.tensor.size == 0)
+    return 0
+
+
+def encoder_width(encoder: Model) -> int:
+    """The width of the encoder's token vectors, after its initialization.
+    A listener gets it from the upstream component when ``nlp.initialize``
+    (or ``spacy.load``) connects them; E080 if none did."""
+    if encoder.has_dim("nO"):
+        return encoder.get_dim("nO")
+    listener = get_listener(encoder)
+    if listener is None:
+        return encoder.get_dim("nO")  # thinc's own error
+    if not listener.has_dim("nO"):
+        raise ValueError(Errors.E080.format(listener=listener.name, upstream=upstream_name(listener)))
+    width = listener.get_dim("nO")
+    if encoder.has_dim("nO") is None:
+        encoder.set_dim("nO", width)
+    return width
+
+
 def _transformer(model: Model) -> TransformerModel:
+    require_embedded(model, "Access to the encoder's Hugging Face model (quantization, compact saves, frozen layers)")
     return model.get_ref("encoder").get_ref("transformer")
 
 
@@ -387,7 +454,7 @@ def build_head(model: Model, width: int) -> None:
 def bertsum_init(model: Model, X=None, Y=None) -> None:
     encoder = model.get_ref("encoder")
     encoder.initialize()
-    build_head(model, encoder.get_dim("nO"))
+    build_head(model, encoder_width(encoder))
     model.get_ref("head").initialize()
 
 
@@ -396,7 +463,10 @@ def bertsum_forward(model: Model, docs: List[Doc], is_train: bool) -> Tuple[DocS
     head = model.get_ref("head")
     max_per_call = model.attrs["max_tokens_per_call"]
     active = [i for i, doc in enumerate(docs) if len(doc)]
-    sentvecs, bp_sentvecs = encode_sentences(encoder, [docs[i] for i in active], max_per_call, is_train)
+    if get_listener(encoder) is not None:
+        sentvecs, bp_sentvecs = listen_sentences(encoder, docs, active, is_train)
+    else:
+        sentvecs, bp_sentvecs = encode_sentences(encoder, [docs[i] for i in active], max_per_call, is_train)
     # A training window that starts later in its document (see
     # BertSum._training_doc) carries the index of its first sentence.
     offsets = [docs[i].user_data.get(SENT_OFFSET_KEY, 0) for i in active]
@@ -436,6 +506,34 @@ def head_calls(n_sents: Sequence[int], max_padded: int) -> List[List[int]]:
     return calls
 
 
+def listen_sentences(
+    encoder: Model, docs: List[Doc], active: List[int], is_train: bool
+) -> Tuple[List[Floats2d], Callable[[List[Floats2d]], None]]:
+    """Listener mode: one vector per sentence of each doc ``docs[i]`` for i
+    in ``active`` (the mean of its token vectors). The encoder gets exactly
+    the docs the upstream component encoded (all of them: in training the
+    listener checks the batch is the one it received), and its backprop
+    hands the gradients to the upstream component."""
+    ops = encoder.ops
+    tokvecs, bp_tokvecs = encoder(docs, is_train)
+    lengths = [sentence_lengths(doc) for doc in docs]
+    seg_lengths = ops.asarray1i([n for doc_lengths in lengths for n in doc_lengths])
+    n_tokens = ops.asarray1i([len(x) for x in tokvecs])
+    width = tokvecs[0].shape[1] if tokvecs else encoder_width(encoder)
+    means = ops.reduce_mean(ops.flatten(tokvecs), seg_lengths) if len(seg_lengths) else ops.alloc2f(0, width)
+    starts = numpy.cumsum([0] + [len(doc_lengths) for doc_lengths in lengths])
+    sentvecs = [means[starts[i] : starts[i + 1]] for i in active]
+
+    def backprop(d_sentvecs: List[Floats2d]) -> None:
+        d_means = ops.alloc2f(*means.shape)
+        for i, d_vecs in zip(active, d_sentvecs):
+            d_means[starts[i] : starts[i + 1]] = d_vecs
+        d_flat = ops.backprop_reduce_mean(d_means, seg_lengths)
+        bp_tokvecs(ops.unflatten(d_flat, n_tokens))
+
+    return sentvecs, backprop
+
+
 # ---------------------------------------------------------------------------
 # Long docs: the encoder runs on sentence-aligned pieces, pooled call by call
 # ---------------------------------------------------------------------------
@@ -457,7 +555,9 @@ def encode_sentences(
     Each call's token vectors are pooled into (parts of) sentences before the
     next call, so memory does not grow with the length of the docs beyond
     their sentence vectors. A sentence cut across pieces gets the mean of its
-    parts' means, weighted by their token counts."""
+    parts' means, weighted by their token counts. Embedded encoders only
+    (E084): a listener reads the upstream output for whole pipeline docs."""
+    require_embedded(encoder, "Encoding docs in sentence-aligned pieces (encode_sentences, cache-vectors)")
     ops = encoder.ops
     lengths = [sentence_lengths(doc) for doc in docs]
     pieces = encoder_pieces(docs, max_tokens, get_window_size(encoder))

@@ -14,7 +14,14 @@ from spacy.training import Example, validate_examples, validate_get_examples
 from spacy.vocab import Vocab
 from thinc.api import Config, Model, Optimizer, set_dropout_rate
 
-from .architectures import build_head, has_head
+from .architectures import (
+    build_head,
+    get_listener,
+    has_head,
+    n_docs_without_upstream_output,
+    require_embedded,
+    upstream_name,
+)
 from .compact import is_compact, load_compact, save_compact
 from .errors import Errors
 from .extensions import install_extensions
@@ -91,7 +98,10 @@ def make_bertsum(
 ) -> "BertSum":
     """Score each sentence with a BertSum model and keep the best as a summary.
 
-    model: scores each sentence of a doc (spacy-bertsum.BertSumModel.v1).
+    model: scores each sentence of a doc (spacy-bertsum.BertSumModel.v1),
+        with its own encoder (embedded, the default) or with token vectors
+        from an upstream ``transformer`` component through a
+        TransformerListener (listener mode; see spacy_bertsum.architectures).
     spans_key: the span group holding the selected sentences (and, on
         reference docs, the gold sentences); also the prefix of the score
         keys (``{spans_key}_rouge1_f`` ..., see spacy_bertsum.scorer), so the
@@ -102,7 +112,8 @@ def make_bertsum(
         or ``nlp.get_pipe("bertsum").summarize(doc, top_k=5)``.
     train_max_tokens: in training, only the sentences within the first this
         many tokens are encoded and scored (0: whole docs). Saves time where
-        the oracle sentences are near the start, as in news.
+        the oracle sentences are near the start, as in news. Embedded
+        encoder only (E083 in listener mode).
     train_late_windows: with train_max_tokens set, the share of training docs
         for which the window starts at a random later sentence instead of the
         first one (its sentences keep their true positions). Prediction
@@ -111,7 +122,7 @@ def make_bertsum(
     save_mode: "full" saves the whole encoder with the pipeline; "compact"
         saves only the trained top encoder layers and the head (float16) and
         rebuilds the rest from the pretrained encoder at load time (see
-        spacy_bertsum.compact).
+        spacy_bertsum.compact). Embedded encoder only (E082 in listener mode).
     extensions: rename the Doc/Span extensions, e.g. {"summary": "bertsum_summary"}
         when another package already owns ``Doc._.summary``.
     """
@@ -162,6 +173,11 @@ class BertSum(TrainablePipe):
             raise ValueError(Errors.E019.format(value=save_mode))
         if not 0.0 <= train_late_windows <= 1.0:
             raise ValueError(Errors.E021.format(value=train_late_windows))
+        listener = get_listener(model)
+        if listener is not None and save_mode == "compact":
+            raise ValueError(Errors.E082.format(upstream=upstream_name(listener)))
+        if listener is not None and train_max_tokens:
+            raise ValueError(Errors.E083.format(value=train_max_tokens, upstream=upstream_name(listener)))
         self.vocab = vocab
         self.model = model
         self.name = name
@@ -234,6 +250,10 @@ class BertSum(TrainablePipe):
         self._check_process()
         if not any(len(doc) for doc in docs):
             return [numpy.zeros((0,), dtype="f") for _ in docs]
+        n_missing = n_docs_without_upstream_output(self.model, docs)
+        if n_missing:
+            upstream = upstream_name(get_listener(self.model))
+            raise ValueError(Errors.E081.format(name=self.name, upstream=upstream, n=n_missing))
         logits = [self.model.ops.to_numpy(x) for x in self.model.predict(docs)]
         for doc_logits in logits:
             if not numpy.isfinite(doc_logits).all():
@@ -472,6 +492,7 @@ class BertSum(TrainablePipe):
         """Read the model from a compact save (a directory with the trained
         layers only, see spacy_bertsum.compact) or a full one (a thinc file)."""
         if is_compact(model_dir):
+            require_embedded(self.model, f"The compact checkpoint {model_dir}")
             load_compact(self.model, model_dir)
         else:
             self._rebuild_head()

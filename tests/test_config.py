@@ -6,7 +6,7 @@ from pathlib import Path
 import pytest
 import spacy
 
-from spacy_bertsum.architectures import has_head
+from spacy_bertsum.architectures import get_listener, has_head
 
 ROOT = Path(__file__).resolve().parent.parent
 CONFIGS = sorted((ROOT / "configs").glob("*.cfg"))
@@ -52,7 +52,10 @@ def test_config_builds_pipeline_without_loading_weights(path):
     assert bertsum.selection.top_k == config["components"]["bertsum"]["top_k"]
     # Not initialized: no scoring head, no Hugging Face weights.
     assert not has_head(bertsum.model)
-    transformer = bertsum.model.get_ref("encoder").get_ref("transformer")
+    if get_listener(bertsum.model) is not None:  # a shared transformer component (listener mode)
+        transformer = nlp.get_pipe("transformer").model
+    else:
+        transformer = bertsum.model.get_ref("encoder").get_ref("transformer")
     assert transformer.attrs["has_transformer"] is False
     assert transformer.layers[0].shims[0]._hfmodel.transformer is None
     # nlp.initialize() builds the optimizer from the uninterpolated nlp.config

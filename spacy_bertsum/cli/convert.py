@@ -10,7 +10,9 @@ an id (``id_field``). Each written ``Doc`` carries:
 * ``doc.user_data[REFERENCE_KEY]``: the reference summary as a list of sentences;
 * ``doc.user_data["bertsum_id"]``: the record's id as a string, when present;
 * ``doc.user_data["bertsum_fields"]``: the values of ``keep_fields`` (e.g.
-  ``text_form`` or ``category``), for evaluation broken down by them.
+  ``text_form`` or ``category``), for evaluation broken down by them;
+* ``doc.cats``: with ``cats_field`` (e.g. ``category``), one-hot over the
+  values that field takes in the input file, for a ``textcat`` component.
 
 Malformed lines are never dropped silently: they are reported with their line
 number, and either skipped (``on_error="skip"``) or raise (``on_error="fail"``).
@@ -120,6 +122,13 @@ def _check_record(
     )
 
 
+def _field_values(input_path: Union[str, Path], name: str) -> List[str]:
+    """The values (as strings, sorted) that the field ``name`` takes in the
+    JSON objects of ``input_path``."""
+    values = {str(obj[name]) for _, obj in read_jsonl(input_path) if isinstance(obj, dict) and obj.get(name) is not None}
+    return sorted(values)
+
+
 def _split_summary(nlp: Language, summary: str) -> List[str]:
     """Split a summary string into sentences: on line breaks, then with ``nlp``."""
     sents: List[str] = []
@@ -144,6 +153,7 @@ def convert(
     on_error: str = "skip",
     show_progress: bool = True,
     keep_fields: Sequence[str] = (),
+    cats_field: Optional[str] = None,
 ) -> ConvertStats:
     """Convert a JSONL(.gz/.xz) file into a ``.spacy`` DocBin with oracle labels.
 
@@ -152,6 +162,9 @@ def convert(
         ValueError naming the line and the problem.
     keep_fields: input fields stored on each doc (as strings, under
         ``doc.user_data[FIELDS_KEY]``; a missing field is stored as None).
+    cats_field: an input field holding each record's class (e.g. the BBC
+        ``category``): ``doc.cats`` is set one-hot over the values it takes
+        in the input file; a record without it is a malformed line.
     Returns a :class:`ConvertStats`.
     """
     if on_error not in ("skip", "fail"):
@@ -160,8 +173,9 @@ def convert(
         raise ValueError(f"limit must be >= 0 or None, got {limit}")
     nlp = load_segmenter(nlp_name_or_pipeline)
     stats = ConvertStats()
-    # Per article sent to nlp.pipe, in order: (line_no, reference sentences, id).
-    pending: Deque[Tuple[int, List[str], Optional[str], Dict[str, Optional[str]]]] = deque()
+    labels = _field_values(input_path, cats_field) if cats_field else []
+    # Per article sent to nlp.pipe, in order: (line_no, reference sentences, id, fields, class).
+    pending: Deque[Tuple[int, List[str], Optional[str], Dict[str, Optional[str]], Optional[str]]] = deque()
     bar = tqdm(
         total=limit, unit="doc", desc="convert", file=sys.stderr,
         disable=not show_progress, dynamic_ncols=True,
@@ -193,7 +207,11 @@ def convert(
                     continue
             doc_id = obj.get(id_field)
             fields = {f: None if obj.get(f) is None else str(obj[f]) for f in keep_fields}
-            pending.append((line_no, summary, None if doc_id is None else str(doc_id), fields))
+            label = None if not cats_field or obj.get(cats_field) is None else str(obj[cats_field])
+            if cats_field and label is None:
+                report(line_no, f"missing field '{cats_field}'")
+                continue
+            pending.append((line_no, summary, None if doc_id is None else str(doc_id), fields, label))
             n_yielded += 1
             yield text
 
@@ -201,7 +219,7 @@ def convert(
     try:
         if limit != 0:
             for doc in nlp.pipe(articles(), n_process=n_process, batch_size=batch_size):
-                line_no, reference, doc_id, fields = pending.popleft()
+                line_no, reference, doc_id, fields, label = pending.popleft()
                 if not _has_sents(doc):
                     raise ValueError(
                         f"line {line_no}: the pipeline did not set sentence boundaries"
@@ -214,6 +232,8 @@ def convert(
                     doc.user_data[ID_KEY] = doc_id
                 if fields:
                     doc.user_data[FIELDS_KEY] = fields
+                if label is not None:
+                    doc.cats = {value: float(value == label) for value in labels}
                 doc_bin.add(doc)
                 stats.written += 1
                 bar.update(1)
@@ -246,6 +266,7 @@ def convert_cli(
     n_process: int = typer.Option(1, "--n-process", help="Processes for sentence segmentation"),
     on_error: str = typer.Option("skip", "--on-error", help="'skip' (report and skip malformed lines) or 'fail'"),
     keep_fields: str = typer.Option("", "--keep-fields", help="Comma-separated input fields to keep on each doc (e.g. text_form), for `evaluate --by`"),
+    cats_field: Optional[str] = typer.Option(None, "--cats-field", help="Input field with each record's class (e.g. category): set doc.cats one-hot over its values, for textcat"),
 ):
     """Convert article/summary JSONL into a DocBin with oracle labels."""
 
@@ -264,6 +285,7 @@ def convert_cli(
         n_process=n_process,
         on_error=on_error,
         keep_fields=[f.strip() for f in keep_fields.split(",") if f.strip()],
+        cats_field=cats_field or None,
     )
     if stats.written == 0:
         msg.fail(f"No docs written from {input_path}", exits=1)
