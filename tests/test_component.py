@@ -19,8 +19,6 @@ from spacy.training import Example
 from spacy.util import fix_random_seed, raise_error
 
 from spacy_bertsum.architectures import (
-    SentenceWindows,
-    encode_sentences,
     get_encoder_layers,
     get_head_module,
     get_hf_model,
@@ -31,9 +29,9 @@ from spacy_bertsum.architectures import (
     make_head_module,
     set_head_module,
     set_hf_model,
-    window_bounds,
 )
 from spacy_bertsum.inter_sentence import InterSentenceEncoder
+from spacy_bertsum.long_docs import SentenceWindows, encode_sentences, window_bounds
 from spacy_bertsum.util import SENT_OFFSET_KEY, SPANS_KEY
 
 from .util import TEXTS, make_examples, tiny_config

@@ -7,8 +7,8 @@ import torch
 from spacy.util import fix_random_seed
 from thinc.api import Adam
 
+from spacy_bertsum.long_docs import encode_sentences
 from spacy_bertsum.architectures import (
-    encode_sentences,
     get_encoder_layers,
     get_head_module,
     get_hf_model,

@@ -51,7 +51,8 @@ from spacy.language import Language
 from spacy.tokens import Doc, DocBin
 from wasabi import msg
 
-from ..architectures import encode_sentences, encoder_pieces, get_encoder_layers, get_window_size, piece_calls, piece_doc
+from ..architectures import get_encoder_layers, get_window_size
+from ..long_docs import encode_sentences, encoder_pieces, piece_calls, piece_doc
 from ..errors import Errors
 from ..oracle import soft_labels
 from ..util import SPANS_KEY, get_reference, sentence_lengths
