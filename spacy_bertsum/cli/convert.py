@@ -30,12 +30,12 @@ from typing import Any, Deque, Dict, Iterator, List, Optional, Sequence, Tuple, 
 
 import spacy
 from spacy.language import Language
-from spacy.tokens import Doc, DocBin
+from spacy.tokens import DocBin
 from tqdm import tqdm
 from wasabi import msg
 
 from ..oracle import greedy_oracle
-from ..util import FIELDS_KEY, REFERENCE_KEY, SPANS_KEY
+from ..util import FIELDS_KEY, REFERENCE_KEY, SPANS_KEY, has_sentences
 
 __all__ = ["ConvertStats", "read_jsonl", "load_segmenter", "convert", "ID_KEY", "FIELDS_KEY"]
 
@@ -72,17 +72,13 @@ def load_segmenter(nlp_name_or_pipeline: Union[str, Path, Language] = "sentenciz
     else:
         nlp = spacy.load(nlp_name_or_pipeline)
     probe = nlp("This is a first sentence. And this is a second one.")
-    if not _has_sents(probe):
+    if not has_sentences(probe):
         raise ValueError(
             f"The pipeline {nlp_name_or_pipeline!r} (components: {nlp.pipe_names}) "
             "does not set sentence boundaries (doc.sents). Use 'sentencizer' or a "
             "pipeline with a parser, senter or sentencizer component."
         )
     return nlp
-
-
-def _has_sents(doc: Doc) -> bool:
-    return doc.has_annotation("SENT_START") or doc.has_annotation("DEP")
 
 
 def _check_record(
@@ -220,7 +216,7 @@ def convert(
         if limit != 0:
             for doc in nlp.pipe(articles(), n_process=n_process, batch_size=batch_size):
                 line_no, reference, doc_id, fields, label = pending.popleft()
-                if not _has_sents(doc):
+                if not has_sentences(doc):
                     raise ValueError(
                         f"line {line_no}: the pipeline did not set sentence boundaries"
                     )
