@@ -409,6 +409,9 @@ def summarize_cli(
     html: Optional[Path] = typer.Option(None, "--html", help="Also write the HTML view of the summarized docs here"),
     html_max_docs: int = typer.Option(100, "--html-max-docs", help="Most docs in the --html view (a note counts the rest)"),
     int8: bool = typer.Option(False, "--int8", help="Quantize the encoder to int8 (dynamic; CPU only): faster, slightly different scores"),
+    engine: str = typer.Option("local", "--engine", help="local: this machine (--n-process); ray: a Ray cluster (pip install 'spacy-bertsum[ray]'); also reads and writes .parquet"),
+    address: Optional[str] = typer.Option(None, "--address", help="--engine ray: the cluster to join (default: start one on 127.0.0.1, stopped at the end)"),
+    workers: Optional[int] = typer.Option(None, "--workers", min=1, help="--engine ray: pipeline copies (actors), one CPU each (default: one per CPU)"),
 ):
     """Summarize documents into JSONL: one row per input row, error rows for bad ones."""
 
@@ -416,7 +419,8 @@ def summarize_cli(
     if no_trigram_blocking:
         selection["trigram_blocking"] = False
     try:
-        stats = summarize(
+        from ._ray_engine import pick_engine  # imports ray only for --engine ray
+        stats = pick_engine(engine, address, workers)(
             input,
             output,
             model=model,
