@@ -32,19 +32,15 @@ from ..architectures import get_head_module
 from ..errors import Errors
 from ..loading import load_model
 from ._util import app
-from .compact import save_compact_pipeline
 from .cache_vectors import cache_sentence_vectors, load_cache
 from .convert import convert
 from .train_head import (
     DevSet,
-    TopLayerScorer,
-    VectorScorer,
+    build_scorer,
     evaluate_head,
     head_config,
-    install_head,
-    install_layers,
+    save_scorer,
     scorer_vectors,
-    top_encoder_layers,
     train_scorer,
 )
 
@@ -133,11 +129,8 @@ def finetune(
     dev = DevSet(cache / "dev", corpus / "dev.spacy")
     hcfg = head_config(nlp)
     head = copy.deepcopy(get_head_module(nlp.get_pipe("bertsum").model))
-    if top_layers:
-        scorer = TopLayerScorer([copy.deepcopy(x) for x in top_encoder_layers(nlp, top_layers)], head)
-        dev_inputs = load_cache(cache / "dev", layer_inputs=True).layers
-    else:
-        scorer, dev_inputs = VectorScorer(head), None
+    scorer = build_scorer(nlp, head, top_layers)
+    dev_inputs = load_cache(cache / "dev", layer_inputs=True).layers if top_layers else None
     if dev_inputs is not None:
         dev.vecs = scorer_vectors(scorer, dev_inputs)
     start_dev = evaluate_head(scorer.head, dev)
@@ -150,10 +143,7 @@ def finetune(
     msg.info(f"Training on {len(inputs)} docs ({steps_per_epoch} steps per epoch), dev {len(dev.docs)} docs, "
              f"{budget:.1f} of {max_minutes:g} min left")
     def save_best(scorer, entry: Dict[str, Any]) -> None:  # model-best on disk from the first evaluation on
-        if top_layers:
-            install_layers(nlp, scorer.layers)
-        install_head(nlp, scorer.head, hcfg)
-        save_compact_pipeline(nlp, output / "model-best")
+        save_scorer(nlp, scorer, hcfg, output / "model-best")
 
     scorer, log = train_scorer(
         scorer, inputs, targets, dev, dev_inputs, learn_rate=learn_rate, layer_learn_rate=layer_learn_rate,

@@ -331,6 +331,22 @@ def install_layers(nlp, trained: Sequence[torch.nn.Module], pipe_name: str = "be
         layer.load_state_dict(new.state_dict())
 
 
+def build_scorer(nlp, head: InterSentenceEncoder, top_layers: int) -> torch.nn.Module:
+    """What training changes: ``head`` alone on cached sentence vectors
+    (``top_layers`` 0), or with copies of ``nlp``'s top encoder layers."""
+    if top_layers:
+        return TopLayerScorer([copy.deepcopy(layer) for layer in top_encoder_layers(nlp, top_layers)], head)
+    return VectorScorer(head)
+
+
+def save_scorer(nlp, scorer: torch.nn.Module, head_settings: Dict, path: Path) -> None:
+    """Put a trained scorer's layers (if any) and head into ``nlp`` and save it compact."""
+    if isinstance(scorer, TopLayerScorer):
+        install_layers(nlp, scorer.layers)
+    install_head(nlp, scorer.head, head_settings)
+    save_compact_pipeline(nlp, path)
+
+
 def train_head_from_config(config_path: Path, output: Path, overrides: Dict = {}) -> Dict:
     """Train a head as ``config_path`` says (see ``configs/head/cnndm.cfg``),
     with ``[training] top_layers`` > 0 also the top encoder layers (on a cache
@@ -381,23 +397,19 @@ def train_head_from_config(config_path: Path, output: Path, overrides: Dict = {}
             raise ValueError(Errors.E032.format(base=paths["base"], base_cfg=head_config(nlp), cfg=hcfg)) from err
     log_path = output / "log.jsonl"
     log_path.unlink(missing_ok=True)
+    scorer = build_scorer(nlp, head, top_layers)
     if top_layers:
-        top = [copy.deepcopy(layer) for layer in top_encoder_layers(nlp, top_layers)]
-        scorer: torch.nn.Module = TopLayerScorer(top, head)
         dev_inputs = load_cache(Path(paths["dev_cache"]), layer_inputs=True).layers
         train_inputs: Sequence = cache.layers  # type: ignore[assignment]
         what = f"the head and the top {top_layers} encoder layers"
     else:
-        scorer, dev_inputs, train_inputs, what = VectorScorer(head), None, cache.vecs, "the head"
+        dev_inputs, train_inputs, what = None, cache.vecs, "the head"
     msg.info(f"Training {what} on {len(cache)} docs; dev: {len(dev.docs)} docs")
 
     def save_best(scorer: torch.nn.Module, entry: Dict) -> None:
         # As `spacy train` does: model-best is on disk from the first
         # evaluation on, so a stopped run keeps its best model.
-        if top_layers:
-            install_layers(nlp, scorer.layers)
-        install_head(nlp, scorer.head, hcfg)
-        save_compact_pipeline(nlp, output / "model-best")
+        save_scorer(nlp, scorer, hcfg, output / "model-best")
         (output / "dev.json").write_text(json.dumps(entry, indent=2))
 
     train_scorer(scorer, train_inputs, labels, dev, dev_inputs, log_path=log_path, on_best=save_best, **tcfg)
