@@ -193,6 +193,53 @@ class Errors(metaclass=ErrorsWithCodes):
         "({spent} min for converting and caching). Give more --minutes, or fewer "
         "training docs (--max-train-docs); a rerun reuses the cache."
     )
+    E050 = (
+        "The input {path} does not exist. Pass a JSONL file (.jsonl, .jsonl.gz, "
+        ".jsonl.xz), a .txt file, a directory or glob of .txt files, or - for stdin."
+    )
+    E051 = (
+        "The directory {path} has no .txt files. Pass a directory or glob of "
+        ".txt files (one document each), or a JSONL file."
+    )
+    E052 = (
+        "No .txt files match {pattern}. Check the pattern, and quote it so that "
+        "the shell passes it on unexpanded (e.g. 'docs/**/*.txt')."
+    )
+    E053 = "Cannot read the input {path} ({err}). Check that it is a readable file."
+    E054 = "{name} must be one of {choices}, got {value!r}."
+    E055 = (
+        "Cannot load the pipeline '{model}' ({err}). Pass --model with the path "
+        "of a trained pipeline or the name of an installed package (see "
+        "spacy_bertsum.loading for the resolution order)."
+    )
+    E056 = (
+        "--resume needs --output PATH: it continues the rows of an output "
+        "file, and cannot continue stdout."
+    )
+    E057 = "--output {path} is a directory. Pass the path of the file to write."
+    E058 = "{option} {path} is an input file: it would be overwritten. Write elsewhere."
+    E059 = (
+        "The pipeline cannot summarize ({err}): it failed on a short test text, "
+        "before the first row. Check that `nlp(\"A test. It has two sentences.\")` "
+        "runs, or load the pipeline again from a good copy."
+    )
+    E072 = (
+        "Cannot read {path} as Parquet ({err}). Pass a .parquet file or a "
+        "directory of them, or convert the input to JSONL."
+    )
+    E073 = (
+        "The pipeline {name!r} (components: {components}) does not set "
+        "sentence boundaries (doc.sents). Use 'sentencizer' or a pipeline with "
+        "a parser, senter or sentencizer component."
+    )
+    E074 = (
+        "{path}: line {line}: {problem}. Fix the line, or convert with "
+        "on_error=\"skip\" (--on-error skip) to report and skip malformed lines."
+    )
+    E075 = (
+        "{path}: line {line}: the pipeline did not set sentence boundaries on "
+        "this article. Use 'sentencizer' or a pipeline that sets them on every doc."
+    )
     E034 = (
         "The cache in {path} holds no layer inputs. Make it with "
         "`cache-vectors ... --layer-inputs N` (N at least [training] top_layers) "
@@ -274,6 +321,25 @@ class Errors(metaclass=ErrorsWithCodes):
         "[components.bertsum.model.encoder] for it. To freeze the shared "
         "encoder instead, set grad_factor = 0.0 on the listener, or list "
         "'{upstream}' in [training] frozen_components and annotating_components."
+    )
+    E085 = (
+        "The head has lexical_features, which are computed from the docs a "
+        "cache was made from, but the source of the cache {path} ({source}) "
+        "is not there. Run from the directory the cache was made in, or make "
+        "the cache again with `cache-vectors`."
+    )
+    E086 = (
+        "Cannot start from the head of {base}: its settings ({base_cfg}) do not "
+        "fit the fine-tuned head's ({cfg}). Pass --lexical-features when the "
+        "base already has them."
+    )
+    E087 = (
+        "The docs in {path} have no gold categories (doc.cats). Convert them "
+        "with `convert --cats-field FIELD`."
+    )
+    E088 = (
+        "The pipeline {model} set no doc.cats on any doc: it has no trained "
+        "text classifier (textcat)."
     )
     E060 = (
         "spacy_bertsum.ray and `summarize --engine ray` need Ray Data, which is "

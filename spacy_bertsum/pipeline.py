@@ -1,7 +1,6 @@
 """The ``bertsum`` pipeline component: score sentences, select a summary."""
 import os
 from pathlib import Path
-import random
 from typing import Any, Callable, Dict, Iterable, Iterator, List, Optional, Sequence, Union
 
 import numpy
@@ -14,18 +13,12 @@ from spacy.training import Example, validate_examples, validate_get_examples
 from spacy.vocab import Vocab
 from thinc.api import Config, Model, Optimizer, set_dropout_rate
 
-from .architectures import (
-    build_head,
-    get_listener,
-    has_head,
-    n_docs_without_upstream_output,
-    require_embedded,
-    upstream_name,
-)
-from .compact import is_compact, load_compact, save_compact
+from .architectures import get_listener, has_head, n_docs_without_upstream_output, upstream_name
 from .errors import Errors
 from .extensions import install_extensions
 from .selection import SelectionConfig, select_sentences
+from .serialization import load_model_dir, load_trained, rebuild_head, save_model
+from .training import gold_labels, sentence_loss, training_window, window_labels
 from .util import SENT_OFFSET_KEY, SPANS_KEY, get_sent_scores, has_sentences, sentence_lengths, set_sent_scores
 
 DEFAULT_MODEL_CONFIG = """
@@ -338,15 +331,7 @@ class BertSum(TrainablePipe):
             self._load_weights_from(Path(init_from))
 
     def _load_weights_from(self, path: Path) -> None:
-        # A pipeline directory, or the component's own directory in one; the
-        # model is a file (full save) or a directory (compact save).
-        model_dir = next((p for p in (path / self.name / "model", path / "model") if p.exists()), None)
-        if model_dir is None:
-            raise ValueError(Errors.E022.format(path=path, name=self.name))
-        try:
-            self._load_model_dir(model_dir)
-        except ValueError as err:
-            raise ValueError(Errors.E022.format(path=path, name=self.name) + f" ({err})") from err
+        load_trained(self.model, path, self.name, self.cfg.get("width"))
 
     def update(
         self,
@@ -380,28 +365,9 @@ class BertSum(TrainablePipe):
         return losses
 
     def _training_doc(self, doc: Doc) -> Doc:
-        """The whole sentences of ``doc`` that fit in train_max_tokens, from the
-        first sentence, or (for a share train_late_windows of long docs) from
-        a random later one; such a window records its first sentence's index
-        under SENT_OFFSET_KEY so that positions stay true."""
-        limit = self.cfg["train_max_tokens"]
-        if not limit or len(doc) <= limit:
-            return doc
-        lengths = sentence_lengths(doc)
-        first = 0
-        late = self.cfg.get("train_late_windows", 0.0)
-        if late and len(lengths) > 1 and random.random() < late:
-            first = random.randrange(1, len(lengths))
-        start = sum(lengths[:first])
-        end = start
-        for length in lengths[first:]:
-            if end > start and end - start + length > limit:
-                break
-            end += length
-        window = doc[start:end].as_doc()
-        if first:
-            window.user_data[SENT_OFFSET_KEY] = first
-        return window
+        """The training window of ``doc`` under train_max_tokens and
+        train_late_windows (see spacy_bertsum.training.training_window)."""
+        return training_window(doc, self.cfg["train_max_tokens"], self.cfg.get("train_late_windows", 0.0))
 
     def get_loss(
         self, examples: Iterable[Example], logits: List, offsets: Optional[List[int]] = None
@@ -410,33 +376,13 @@ class BertSum(TrainablePipe):
         sentence is positive when most of its tokens are in a gold span),
         averaged over all sentences in the batch. ``offsets[i]``: the index of
         the first sentence scored in ``logits[i]`` (training windows)."""
-        ops = self.model.ops
-        d_logits = []
-        total_loss = 0.0
-        n_total = sum(len(x) for x in logits)
-        for i, (eg, doc_logits) in enumerate(zip(examples, logits)):
-            first = offsets[i] if offsets else 0
-            labels = ops.asarray1f(self.gold_labels(eg, i)[first : first + len(doc_logits)])
-            probs = ops.xp.clip(1.0 / (1.0 + ops.xp.exp(-doc_logits)), 1e-7, 1 - 1e-7)
-            total_loss += float(-(labels * ops.xp.log(probs) + (1 - labels) * ops.xp.log(1 - probs)).sum())
-            d_logits.append((probs - labels) / max(n_total, 1))
-        return total_loss / max(n_total, 1), d_logits
+        labels = window_labels(examples, logits, self.spans_key, offsets)
+        return sentence_loss(self.model.ops, logits, labels)
 
     def gold_labels(self, eg: Example, i: int = 0) -> List[float]:
         """1.0 for each predicted sentence covered (by majority of its tokens)
         by the gold spans in ``eg.reference.spans[spans_key]``, else 0.0."""
-        if self.spans_key not in eg.reference.spans:
-            raise ValueError(Errors.E008.format(i=i, key=self.spans_key))
-        gold = eg.get_aligned_spans_y2x(eg.reference.spans[self.spans_key], allow_overlap=True)
-        covered = numpy.zeros((len(eg.predicted) + 1,), dtype="i")
-        for span in gold:
-            covered[span.start] += 1
-            covered[span.end] -= 1
-        covered = numpy.cumsum(covered)[:-1] > 0
-        labels = []
-        for sent in eg.predicted.sents if len(eg.predicted) else []:
-            labels.append(1.0 if covered[sent.start : sent.end].mean() > 0.5 else 0.0)
-        return labels
+        return gold_labels(eg, self.spans_key, i)
 
     def score(self, examples: Iterable[Example], **kwargs) -> Dict[str, Optional[float]]:
         validate_examples(examples, "BertSum.score")
@@ -447,10 +393,6 @@ class BertSum(TrainablePipe):
         raise NotImplementedError("The bertsum component has no labels.")
 
     # -- serialization ------------------------------------------------------
-
-    def _rebuild_head(self) -> None:
-        if self.cfg.get("width") and not has_head(self.model):
-            build_head(self.model, self.cfg["width"])
 
     def to_bytes(self, *, exclude=tuple()) -> bytes:
         if self.int8:
@@ -465,7 +407,7 @@ class BertSum(TrainablePipe):
         msg = srsly.msgpack_loads(bytes_data)
         if "cfg" in msg and "cfg" not in exclude:
             self.cfg.update(srsly.json_loads(msg["cfg"]))
-        self._rebuild_head()
+        rebuild_head(self.model, self.cfg.get("width"))
         if "model" in msg and "model" not in exclude:
             self.model.from_bytes(msg["model"])
         return self
@@ -473,11 +415,10 @@ class BertSum(TrainablePipe):
     def to_disk(self, path, *, exclude=tuple()) -> None:
         if self.int8:
             raise ValueError(Errors.E024.format(name=self.name))
-        serialize = {"cfg": lambda p: srsly.write_json(p, self.cfg)}
-        if self.cfg.get("save_mode") == "compact" and has_head(self.model):
-            serialize["model"] = lambda p: save_compact(self.model, p)
-        else:
-            serialize["model"] = lambda p: self.model.to_disk(p)
+        serialize = {
+            "cfg": lambda p: srsly.write_json(p, self.cfg),
+            "model": lambda p: save_model(self.model, p, compact=self.cfg.get("save_mode") == "compact"),
+        }
         spacy_util.to_disk(path, serialize, exclude)
 
     def from_disk(self, path, *, exclude=tuple()) -> "BertSum":
@@ -485,18 +426,8 @@ class BertSum(TrainablePipe):
         if "cfg" not in exclude and (path / "cfg").exists():
             self.cfg.update(srsly.read_json(path / "cfg"))
         if "model" not in exclude:
-            self._load_model_dir(path / "model")
+            load_model_dir(self.model, path / "model", self.cfg.get("width"))
         return self
-
-    def _load_model_dir(self, model_dir: Path) -> None:
-        """Read the model from a compact save (a directory with the trained
-        layers only, see spacy_bertsum.compact) or a full one (a thinc file)."""
-        if is_compact(model_dir):
-            require_embedded(self.model, f"The compact checkpoint {model_dir}")
-            load_compact(self.model, model_dir)
-        else:
-            self._rebuild_head()
-            self.model.from_disk(model_dir)
 
 
 def _sigmoid(x: numpy.ndarray) -> numpy.ndarray:

@@ -1,14 +1,16 @@
-import gzip
 import json
-import lzma
 
 import pytest
 import spacy
 from spacy.tokens import DocBin
+from typer.testing import CliRunner
 
+from spacy_bertsum.cli import app
 from spacy_bertsum.cli.convert import ConvertStats, convert, read_jsonl
 from spacy_bertsum.oracle import greedy_oracle
 from spacy_bertsum.util import REFERENCE_KEY, SPANS_KEY
+
+from .util import write_jsonl
 
 ART_1 = (
     "The quick brown fox jumps over the lazy dog. "
@@ -44,25 +46,13 @@ LINES = [
     (json.dumps(GOOD_3), None),  # 12
 ]
 BAD_LINES = {i + 1: p for i, (line, p) in enumerate(LINES) if p is not None}
+runner = CliRunner()
 
 
 def _nlp():
     nlp = spacy.blank("en")
     nlp.add_pipe("sentencizer")
     return nlp
-
-
-def _write(path, lines):
-    data = "\n".join(lines) + "\n"
-    if path.suffix == ".gz":
-        with gzip.open(path, "wt", encoding="utf8") as f:
-            f.write(data)
-    elif path.suffix == ".xz":
-        with lzma.open(path, "wt", encoding="utf8") as f:
-            f.write(data)
-    else:
-        path.write_text(data, encoding="utf8")
-    return path
 
 
 def _read(path):
@@ -72,12 +62,12 @@ def _read(path):
 
 @pytest.fixture
 def mixed(tmp_path):
-    return _write(tmp_path / "data.jsonl", [line for line, _ in LINES])
+    return write_jsonl(tmp_path / "data.jsonl", [line for line, _ in LINES])
 
 
 @pytest.mark.parametrize("suffix", [".jsonl", ".jsonl.gz", ".jsonl.xz"])
 def test_read_jsonl(tmp_path, suffix):
-    path = _write(tmp_path / f"data{suffix}", [line for line, _ in LINES])
+    path = write_jsonl(tmp_path / f"data{suffix}", [line for line, _ in LINES])
     rows = list(read_jsonl(path))
     assert [n for n, _ in rows] == [1, 2, 4, 5, 6, 7, 8, 9, 10, 11, 12]
     assert rows[0][1] == GOOD_1
@@ -87,7 +77,7 @@ def test_read_jsonl(tmp_path, suffix):
 
 @pytest.mark.parametrize("suffix", [".jsonl", ".jsonl.gz", ".jsonl.xz"])
 def test_convert_skip(tmp_path, suffix, capsys):
-    path = _write(tmp_path / f"data{suffix}", [line for line, _ in LINES])
+    path = write_jsonl(tmp_path / f"data{suffix}", [line for line, _ in LINES])
     out = tmp_path / "sub" / "out.spacy"
     stats = convert(path, out, show_progress=False)
     assert isinstance(stats, ConvertStats)
@@ -136,7 +126,7 @@ def test_convert_skip(tmp_path, suffix, capsys):
 def test_convert_fail(mixed, tmp_path):
     with pytest.raises(ValueError, match=r"line 2: invalid JSON"):
         convert(mixed, tmp_path / "out.spacy", on_error="fail", show_progress=False)
-    ok = _write(tmp_path / "ok.jsonl", [json.dumps(GOOD_1), json.dumps({"article": ART_2})])
+    ok = write_jsonl(tmp_path / "ok.jsonl", [json.dumps(GOOD_1), json.dumps({"article": ART_2})])
     with pytest.raises(ValueError, match=r"line 2: missing field 'highlights'"):
         convert(ok, tmp_path / "out.spacy", on_error="fail", show_progress=False)
 
@@ -153,7 +143,7 @@ def test_limit(mixed, tmp_path, limit, expected):
 
 def test_custom_fields_and_max_sents(tmp_path):
     row = {"text": ART_1, "summary": [ART_1], "doc": "x"}
-    path = _write(tmp_path / "d.jsonl", [json.dumps(row)])
+    path = write_jsonl(tmp_path / "d.jsonl", [json.dumps(row)])
     out = tmp_path / "out.spacy"
     stats = convert(
         path, out, text_field="text", summary_field="summary", id_field="doc",
@@ -171,8 +161,25 @@ def test_pipeline_without_sentences_rejected(mixed, tmp_path):
 
 
 def test_bad_on_error(mixed, tmp_path):
-    with pytest.raises(ValueError, match="on_error"):
+    with pytest.raises(ValueError, match=r"\[E054\] on_error must be one of skip, fail, got 'ignore'"):
         convert(mixed, tmp_path / "out.spacy", on_error="ignore")
+    with pytest.raises(ValueError, match=r"\[E010\] 'limit'"):
+        convert(mixed, tmp_path / "out.spacy", limit=-1)
+
+
+def test_command_checks_options_and_fails_with_the_coded_error(mixed, tmp_path):
+    """Choices and ranges are typer's (exit 2); a malformed line under
+    --on-error fail is the library's coded error (exit 1), not a traceback."""
+    out = tmp_path / "out.spacy"
+    for args, option in ((["--on-error", "ignore"], "--on-error"), (["--limit", "-1"], "--limit")):
+        result = runner.invoke(app, ["convert", str(mixed), str(out), *args])
+        assert result.exit_code == 2 and f"Invalid value for '{option}'" in result.output, result.output
+    result = runner.invoke(app, ["convert", str(mixed), str(out), "--on-error", "fail"])
+    assert result.exit_code == 1 and isinstance(result.exception, SystemExit), result.output  # no traceback
+    assert "[E074]" in result.output and "line 2: invalid JSON" in " ".join(result.output.split())
+    assert not out.exists()
+    result = runner.invoke(app, ["convert", str(mixed), str(out), "--limit", "2"])
+    assert result.exit_code == 0 and len(_read(out)) == 2
 
 
 def test_multiprocess_same_result(mixed, tmp_path):
@@ -193,7 +200,7 @@ def test_convert_corrupt_stream_is_a_line_error(tmp_path, suffix):
     """Data corrupted inside a .gz/.xz stream: the lines before it are
     converted, the first unreadable line is reported (the same reader as
     summarize's)."""
-    path = _write(tmp_path / f"data{suffix}", [json.dumps(GOOD_1)] * 400 + [json.dumps(GOOD_2)] * 400)
+    path = write_jsonl(tmp_path / f"data{suffix}", [json.dumps(GOOD_1)] * 400 + [json.dumps(GOOD_2)] * 400)
     data = bytearray(path.read_bytes())
     middle = len(data) // 2
     data[middle : middle + 64] = bytes(64)

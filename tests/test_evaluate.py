@@ -9,7 +9,7 @@ from spacy_bertsum.cli.convert import convert
 from spacy_bertsum.cli.evaluate import evaluate, evaluate_path
 from spacy_bertsum.scorer import rouge_f
 
-from .util import TEXTS, make_examples
+from .util import CPU_CONFIG, TEXTS, make_examples, tiny_training_overrides
 
 
 @pytest.fixture
@@ -70,15 +70,8 @@ def test_demo_sized_training_improves_rouge(tiny_encoder, tmp_path):
     stats = convert(jsonl, corpus, show_progress=False)
     assert stats.written == len(TEXTS)
     overrides = {
-        "paths.train": str(corpus),
-        "paths.dev": str(corpus),
-        "components.bertsum.model.encoder.name": tiny_encoder,
-        "components.bertsum.model.encoder.trainable_layers": -1,
-        "components.bertsum.model.encoder.get_spans.max_tokens": 40,
-        "components.bertsum.model.heads": 2,
-        "components.bertsum.model.ff_size": 32,
+        **tiny_training_overrides(tiny_encoder, corpus),
         "components.bertsum.model.dropout": 0.0,
-        "components.bertsum.top_k": 2,
         "training.max_steps": 40,
         "training.eval_frequency": 20,
         "training.dropout": 0.0,
@@ -87,13 +80,13 @@ def test_demo_sized_training_improves_rouge(tiny_encoder, tmp_path):
         "training.optimizer.learn_rate.initial_rate": 0.001,
     }
     fix_random_seed(0)
-    train("configs/bertsum_cpu.cfg", tmp_path / "out", overrides=overrides)
+    train(CPU_CONFIG, tmp_path / "out", overrides=overrides)
     trained = spacy.load(tmp_path / "out" / "model-best")
     gold_docs = list(DocBin().from_disk(corpus).get_docs(trained.vocab))
     after = evaluate(trained, gold_docs, show_progress=False)["rouge"]["model"]["rouge1"]
 
     untrained = spacy.util.load_model_from_config(
-        spacy.util.load_config("configs/bertsum_cpu.cfg", overrides=overrides, interpolate=True),
+        spacy.util.load_config(CPU_CONFIG, overrides=overrides, interpolate=True),
         auto_fill=True,
     )
     untrained.initialize()

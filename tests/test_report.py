@@ -9,7 +9,8 @@ from typer.testing import CliRunner
 
 from spacy_bertsum.cli import app
 from spacy_bertsum.cli.evaluate import POSITION_BINS, evaluate
-from spacy_bertsum.cli.report import bar_chart_svg, build_report, length_bins
+from spacy_bertsum.cli._svg import bar_chart_svg, round_axis
+from spacy_bertsum.cli.report import build_report, length_bins
 from spacy_bertsum.util import REFERENCE_KEY, SPANS_KEY
 
 from .util import make_examples
@@ -183,6 +184,10 @@ def test_chart_helpers():
     assert float(bars[1].get("height")) > float(bars[0].get("height")) > 0
     assert "b&lt;" in svg and "x &amp; y" in svg
     assert ET.fromstring(bar_chart_svg([], [], title="empty", x_label="X", y_label="Y")) is not None
+    # round axes: from 0 for the bars, around the values for the curves
+    assert round_axis(0.0, 55.5) == (0, 60, 20)
+    assert round_axis(1.0, 3.0) == (1.0, 3.0, 0.5)
+    assert round_axis(5.0, 5.0) == (4.0, 6.0, 0.5)  # one value: a range around it
     # bins up to the 98th percentile (196 here), the outlier in a last "200+" bin
     labels, width, first, n_regular = length_bins(list(range(200)) + [5000])
     assert (width, first, n_regular) == (20, 0, 10)

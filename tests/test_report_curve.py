@@ -12,7 +12,8 @@ from spacy.util import registry
 from typer.testing import CliRunner
 
 from spacy_bertsum.cli import app
-from spacy_bertsum.cli._report_curve import HEAD_LOG, SPACY_LOG, line_chart_svg, read_training_log
+from spacy_bertsum.cli._report_curve import HEAD_LOG, SPACY_LOG, read_training_log
+from spacy_bertsum.cli._svg import line_chart_svg
 from spacy_bertsum.cli.report import build_report
 
 from .util import make_examples

@@ -4,7 +4,6 @@ spacy-loggers' MLflow logger on a local file store), then the run's metrics
 read back with MLflow's client and the same evaluations in the log file that
 the report's training curve reads."""
 import json
-from pathlib import Path
 
 import pytest
 import spacy
@@ -12,31 +11,11 @@ from spacy.tokens import DocBin
 
 from spacy_bertsum.cli._report_curve import SPACY_LOG, read_training_log
 
-from .util import make_examples
+from .util import CPU_CONFIG, make_examples, tiny_training_overrides
 
-CONFIG = Path(__file__).parent.parent / "configs" / "bertsum_cpu.cfg"
 STEPS, EVAL_FREQUENCY = 4, 2
 #: spaCy evaluates after the first update (step 0) and then every EVAL_FREQUENCY steps.
 EVAL_STEPS = [0, 2, 4]
-
-
-def tiny_overrides(tiny_encoder, corpus):
-    """configs/bertsum_cpu.cfg with the tiny encoder, a few steps."""
-    return {
-        "paths.train": str(corpus),
-        "paths.dev": str(corpus),
-        "components.bertsum.model.encoder.name": tiny_encoder,
-        "components.bertsum.model.encoder.trainable_layers": -1,
-        "components.bertsum.model.encoder.get_spans.max_tokens": 40,
-        "components.bertsum.model.heads": 2,
-        "components.bertsum.model.ff_size": 32,
-        "components.bertsum.top_k": 2,
-        "training.max_steps": STEPS,
-        "training.eval_frequency": EVAL_FREQUENCY,
-        "training.batcher.size": 2,
-        "training.optimizer.learn_rate.warmup_steps": 1,
-        "training.optimizer.learn_rate.total_steps": STEPS,
-    }
 
 
 @pytest.fixture
@@ -60,7 +39,14 @@ def test_mlflow_logger_records_the_run(tiny_encoder, corpus, tmp_path, monkeypat
     monkeypatch.setenv("MLFLOW_ALLOW_FILE_STORE", "true")  # MLflow 3 refuses file stores without it
     monkeypatch.chdir(tmp_path)  # anything MLflow writes next to the store stays in tmp_path
     log_path = tmp_path / "train_log.jsonl"
-    overrides = tiny_overrides(tiny_encoder, corpus)
+    overrides = {
+        **tiny_training_overrides(tiny_encoder, corpus),
+        "training.max_steps": STEPS,
+        "training.eval_frequency": EVAL_FREQUENCY,
+        "training.batcher.size": 2,
+        "training.optimizer.learn_rate.warmup_steps": 1,
+        "training.optimizer.learn_rate.total_steps": STEPS,
+    }
     # The chain documented in configs/bertsum_cpu.cfg [training.logger].
     overrides["training.logger"] = {
         "@loggers": "spacy.ChainLogger.v1",
@@ -72,7 +58,7 @@ def test_mlflow_logger_records_the_run(tiny_encoder, corpus, tmp_path, monkeypat
     # Without an output directory: with one, the MLflow logger also logs each
     # new model-best as an MLflow model (slow, and MLflow 3 then repeats the
     # run's metric points).
-    train(CONFIG, None, overrides=overrides)
+    train(CPU_CONFIG, None, overrides=overrides)
     assert mlflow.active_run() is None  # the logger's finalize ended the run
 
     client = MlflowClient(tracking_uri=store.as_uri())

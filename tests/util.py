@@ -1,11 +1,23 @@
-"""Helpers shared by the tests: texts, a tiny encoder config, gold examples.
-Nothing here touches the network or ../shared."""
+"""Helpers shared by the tests: texts, a tiny encoder config and pipeline,
+gold examples, training overrides, JSONL rows in and out. Nothing here
+touches the network or ../shared."""
+import gzip
+import json
+import lzma
 import re
+from pathlib import Path
+from typing import Any, Dict, List, Sequence, Union
 
+import pytest
+import spacy
+from spacy.language import Language
 from spacy.tokens import SpanGroup
 from spacy.training import Example
 
 from spacy_bertsum.util import REFERENCE_KEY, SPANS_KEY
+
+#: The CPU training config, with absolute path (tests may change directory).
+CPU_CONFIG = Path(__file__).parent.parent / "configs" / "bertsum_cpu.cfg"
 
 TEXTS = [
     "The storm hit the coast on Monday. Thousands of homes lost power. "
@@ -76,3 +88,100 @@ def make_examples(nlp, gold_ids=(1, 2)):
         predicted = sentencizer(nlp.make_doc(text))
         examples.append(Example(predicted, reference))
     return examples
+
+
+def build_nlp(encoder_path: str, **overrides) -> Language:
+    """A blank English pipeline with a sentencizer and a tiny bertsum
+    component (``tiny_config``), initialized."""
+    nlp = spacy.blank("en")
+    nlp.add_pipe("sentencizer")
+    nlp.add_pipe("bertsum", config=tiny_config(encoder_path, **overrides))
+    nlp.initialize()
+    return nlp
+
+
+def save_tiny_pipeline(encoder_path: str, directory: Path) -> Path:
+    """``build_nlp(encoder_path)`` saved to ``directory / "model"``."""
+    path = directory / "model"
+    build_nlp(encoder_path).to_disk(path)
+    return path
+
+
+def tiny_training_overrides(encoder_path: str, corpus: Path) -> Dict[str, Any]:
+    """Overrides that train CPU_CONFIG with the tiny encoder on ``corpus``
+    (train and dev); callers add the training steps."""
+    return {
+        "paths.train": str(corpus),
+        "paths.dev": str(corpus),
+        "components.bertsum.model.encoder.name": encoder_path,
+        "components.bertsum.model.encoder.trainable_layers": -1,
+        "components.bertsum.model.encoder.get_spans.max_tokens": 40,
+        "components.bertsum.model.heads": 2,
+        "components.bertsum.model.ff_size": 32,
+        "components.bertsum.top_k": 2,
+    }
+
+
+# -- JSONL rows ----------------------------------------------------------------
+
+GERMAN = "Der Sturm traf die Küste am Montag. Tausende Häuser verloren den Strom. Die Schulen bleiben zu."
+CHINESE = "台风周一袭击了海岸。数千户家庭停电。学校将在周四重新开放。"
+#: Input lines for `summarize`, good and bad; blank lines are not rows.
+BAD_AND_GOOD = [
+    json.dumps({"id": "first", "text": TEXTS[0]}),  # 1
+    "{not json",  # 2
+    "",  # 3: blank, skipped
+    json.dumps([1, 2, 3]),  # 4
+    json.dumps({"id": "no-text", "body": "x"}),  # 5
+    json.dumps({"id": "int-text", "text": 42}),  # 6
+    json.dumps({"id": "empty", "text": "  \n "}),  # 7: not an error
+    json.dumps({"text": TEXTS[1]}),  # 8: id = line number
+    b'{"id": "garbage", "text": "Bad \xff\xfe bytes \xc3. More text."}',  # 9: invalid UTF-8 in a string
+    b"\x00\x01\xff\xfe binary \x7f garbage",  # 10
+    json.dumps({"id": "de", "text": GERMAN}),  # 11
+    json.dumps({"id": "zh", "text": CHINESE}, ensure_ascii=False),  # 12
+    json.dumps({"id": "surrogate", "text": "Lone \ud800 half. Then more."}),  # 13
+]
+#: The rows of BAD_AND_GOOD: (id, expected error prefix or None for a summary).
+EXPECTED = [
+    ("first", None),
+    (2, "line 2: invalid JSON"),
+    (4, "line 4: expected a JSON object, got list"),
+    ("no-text", "line 5: missing field 'text'"),
+    ("int-text", "line 6: field 'text' must be a string, got int"),
+    ("empty", None),
+    (8, None),
+    ("garbage", None),
+    (10, "line 10: invalid JSON"),
+    ("de", None),
+    ("zh", None),
+    ("surrogate", None),
+]
+
+
+def write_jsonl(path: Path, lines: Sequence[Union[str, bytes]]) -> Path:
+    """Write ``lines`` (text or bytes), one a line, plain or compressed by
+    the suffix (.gz, .xz)."""
+    data = b"".join((line if isinstance(line, bytes) else line.encode("utf8")) + b"\n" for line in lines)
+    opener = {".gz": gzip.open, ".xz": lzma.open}.get(path.suffix, open)
+    with opener(path, "wb") as f:
+        f.write(data)
+    return path
+
+
+def jsonl_rows(text: str) -> List[Dict[str, Any]]:
+    """The JSON objects of the non-blank lines of ``text``."""
+    return [json.loads(line) for line in text.splitlines() if line.strip()]
+
+
+def read_rows(path: Union[str, Path]) -> List[Dict[str, Any]]:
+    return jsonl_rows(Path(path).read_text(encoding="utf8"))
+
+
+def assert_same_rows(got: List[Dict[str, Any]], expected: List[Dict[str, Any]]) -> None:
+    """Equal rows; scores equal up to float rounding (a doc's scores can
+    differ in the last bits with the docs it is batched with)."""
+    assert len(got) == len(expected)
+    for a, b in zip(got, expected):
+        assert {k: v for k, v in a.items() if k != "scores"} == {k: v for k, v in b.items() if k != "scores"}
+        assert a["scores"] == pytest.approx(b["scores"], abs=1e-6)

@@ -1,22 +1,36 @@
 """The input side of ``summarize``: input rows as :class:`Record` objects,
 from a JSONL file (plain, .gz, .xz), .txt files (a file, a directory, a glob)
-or stdin, with an error row for every row that cannot be summarized."""
+or stdin, with an error row for every row that cannot be summarized; and the
+checks of input, output and options that come before anything runs
+(:class:`UsageError`)."""
 import glob
 import sys
 from dataclasses import dataclass
+from enum import Enum
 from itertools import islice
 from pathlib import Path
-from typing import IO, Any, Dict, Iterator, Optional, Tuple, Union
+from typing import IO, Any, Dict, Iterator, List, Optional, Sequence, Tuple, Union
 
-from ._jsonl import decoded_lines, describe, open_binary, parsed_lines
+from ..errors import Errors
+from ._jsonl import decoded_lines, describe, open_binary, parsed_lines, same_file
 
 DEFAULT_MAX_CHARS = 5_000_000
-STDIN_FORMATS = ("jsonl", "txt")
 
 
-class UsageError(Exception):
-    """A problem with the options, the input path or the model: nothing was run
-    (the CLI exits with code 2)."""
+class StdinFormat(str, Enum):
+    """What stdin holds: JSON lines, or one document a line."""
+
+    jsonl = "jsonl"
+    txt = "txt"
+
+
+STDIN_FORMATS = tuple(f.value for f in StdinFormat)
+
+
+class UsageError(ValueError):
+    """A problem with the options, the input path or the model, raised with a
+    coded message (``Errors``) before anything was written: the CLI exits
+    with code 2."""
 
 
 @dataclass
@@ -28,7 +42,6 @@ class Record:
     where: str  # "line 3", or a file name: the prefix of error messages
     text: Optional[str] = None
     row: Optional[Dict[str, Any]] = None
-
 
 
 def error_row(doc_id: Any, where: str, problem: str) -> Dict[str, Any]:
@@ -108,7 +121,7 @@ def _resolve_input(input: Union[str, Path]) -> Tuple[str, Any]:
             key=lambda p: p.name,
         )
         if not files:
-            raise UsageError(f"no .txt files in the directory {spec}")
+            raise UsageError(Errors.E051.format(path=spec))
         return "txt", files
     if path.is_file():
         if path.suffix.lower() == ".txt":
@@ -116,15 +129,56 @@ def _resolve_input(input: Union[str, Path]) -> Tuple[str, Any]:
         try:
             path.open("rb").close()
         except OSError as e:
-            raise UsageError(f"cannot read {spec}: {describe(e)}") from e
+            raise UsageError(Errors.E053.format(path=spec, err=describe(e))) from e
         return "jsonl", path
     if any(ch in spec for ch in "*?["):
         matches = (Path(p) for p in glob.glob(spec, recursive=True))
         files = sorted((p for p in matches if p.suffix.lower() == ".txt" and p.is_file()), key=str)
         if not files:
-            raise UsageError(f"no .txt files match {spec}")
+            raise UsageError(Errors.E052.format(pattern=spec))
         return "txt", files
-    raise UsageError(f"input not found: {spec}")
+    raise UsageError(Errors.E050.format(path=spec))
+
+
+def input_files(kind: str, source: Any) -> List[Path]:
+    """The files of a resolved input (none for stdin)."""
+    if kind == "stdin":
+        return []
+    return [source] if kind == "jsonl" else list(source)
+
+
+def check_stdin_format(stdin_format: str) -> None:
+    if stdin_format not in STDIN_FORMATS:
+        choices = ", ".join(STDIN_FORMATS)
+        raise UsageError(Errors.E054.format(name="stdin_format", choices=choices, value=stdin_format))
+
+
+def check_positive(**settings: Optional[int]) -> None:
+    """E066 for a setting below 1 (None: not set)."""
+    for name, value in settings.items():
+        if value is not None and value < 1:
+            raise UsageError(Errors.E066.format(name=name, value=value))
+
+
+def checked_output(
+    output: Optional[Union[str, Path]],
+    inputs: Sequence[Path],
+    *,
+    resume: bool = False,
+    html: Optional[Union[str, Path]] = None,
+) -> Optional[Path]:
+    """The path to write the rows to (None: stdout), checked before anything
+    runs: ``resume`` needs a file (E056), which is not a directory (E057),
+    and neither it nor ``html`` is one of the ``inputs`` (E058)."""
+    out_path = None if output is None or str(output) == "-" else Path(output)
+    if resume and out_path is None:
+        raise UsageError(Errors.E056)
+    if out_path is not None and out_path.is_dir():
+        raise UsageError(Errors.E057.format(path=out_path))
+    for option, target in (("--output", out_path), ("--html", html)):
+        if target is not None and any(same_file(Path(target), p) for p in inputs):
+            raise UsageError(Errors.E058.format(option=option, path=target))
+    return out_path
 
 
 def iter_records(
@@ -151,9 +205,8 @@ def iter_records(
         for path in islice(source, skip, None):
             yield _txt_file_record(path, max_chars)
         return
-    if kind == "stdin" and stdin_format not in STDIN_FORMATS:
-        raise UsageError(f"--stdin-format must be one of {', '.join(STDIN_FORMATS)}, got '{stdin_format}'")
     if kind == "stdin":
+        check_stdin_format(stdin_format)
         stream = stdin if stdin is not None else getattr(sys.stdin, "buffer", None)
         if stream is None:  # a text stream without a binary buffer
             stream = (line.encode("utf8", errors="surrogateescape") for line in sys.stdin)

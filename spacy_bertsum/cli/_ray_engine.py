@@ -24,16 +24,26 @@ import os
 import shutil
 import sys
 import tempfile
+from enum import Enum
 from pathlib import Path
 from typing import IO, Any, Callable, Dict, Iterator, List, Optional, Tuple, Union
 
 from tqdm import tqdm
 
 from ..errors import Errors
-from ._inputs import DEFAULT_MAX_CHARS, STDIN_FORMATS, Record, UsageError, _jsonl_record, _resolve_input, iter_records
-from ._jsonl import LineWriter, OutputLocked, describe, same_file, scan_output
+from ._inputs import (DEFAULT_MAX_CHARS, Record, UsageError, _jsonl_record, _resolve_input, check_positive,
+                      check_stdin_format, checked_output, input_files, iter_records)
+from ._jsonl import LineWriter, OutputLocked, describe, scan_output
+from ._processes import stop_on_signals
 
-ENGINES = ("local", "ray")
+
+class Engine(str, Enum):
+    """Where ``summarize`` runs: this machine, or a Ray cluster."""
+
+    local = "local"
+    ray = "ray"
+
+
 #: Batches per output shard (the unit of resume), unless shard_rows says otherwise.
 SHARD_BATCHES = 32
 #: Shards per wave, per worker (at least MIN_WAVE_SHARDS): a wave is one Ray
@@ -45,14 +55,12 @@ MANIFEST = "run.json"
 ROW_SETTINGS = ("input", "model", "text_field", "id_field", "stdin_format", "selection", "max_chars", "int8")
 
 
-def pick_engine(engine: str, address: Optional[str], workers: Optional[int]) -> Callable[..., Any]:
+def pick_engine(engine: Engine, address: Optional[str], workers: Optional[int]) -> Callable[..., Any]:
     """The function that runs ``summarize`` for ``--engine``: the local
     ``summarize``, or :func:`summarize_ray` with ``address`` and ``workers``."""
     from .summarize import summarize
 
-    if engine not in ENGINES:
-        raise UsageError(f"--engine must be one of {', '.join(ENGINES)}, got '{engine}'")
-    if engine == "local":
+    if engine == Engine.local:
         if address is not None or workers is not None:
             raise UsageError(Errors.E065.format(option="--address/--workers", engine="local", instead="--n-process"))
         return summarize
@@ -94,28 +102,17 @@ def summarize_ray(
     resumed run keeps its first run's). Not with ``n_process > 1`` or ``html``
     (E065). Raises UsageError; KeyboardInterrupt on SIGINT or SIGTERM, with
     the finished shards kept for ``resume``."""
-    from .summarize import SummarizeStats, _stop_on_signals
+    from .summarize import SummarizeStats, check_pipeline
 
-    for flag, value in (("--batch-size", batch_size), ("--max-chars", max_chars), ("--workers", workers),
-                        ("--shard-rows", shard_rows)):
-        if value is not None and value < 1:
-            raise UsageError(f"{flag} must be at least 1, got {value}")
+    check_positive(batch_size=batch_size, max_chars=max_chars, workers=workers, shard_rows=shard_rows)
     for option, used in (("--n-process", n_process != 1), ("--html", html is not None)):
         if used:
             raise UsageError(Errors.E065.format(option=option, engine="ray", instead="--workers"))
-    if stdin_format not in STDIN_FORMATS:
-        raise UsageError(f"--stdin-format must be one of {', '.join(STDIN_FORMATS)}, got '{stdin_format}'")
+    check_stdin_format(stdin_format)
     if int8 and gpu_id >= 0:
         raise UsageError(Errors.E038)
-    out_path = None if output is None or str(output) == "-" else Path(output)
-    if resume and out_path is None:
-        raise UsageError("--resume needs --output PATH (it cannot resume stdout)")
-    if out_path is not None and out_path.is_dir():
-        raise UsageError(f"--output is a directory: {out_path}")
     kind, source = _resolve(input)
-    inputs = [source] if kind == "jsonl" else (source if kind in ("txt", "parquet") else [])
-    if out_path is not None and any(same_file(out_path, p) for p in inputs):
-        raise UsageError(f"--output {out_path} is an input file: it would be overwritten. Write elsewhere.")
+    out_path = checked_output(output, input_files(kind, source), resume=resume)
     try:
         import spacy_bertsum.ray as sbr
     except ImportError as e:
@@ -136,7 +133,10 @@ def summarize_ray(
         raise UsageError(str(e)) from e
     parts = Path(f"{out_path}.parts") if out_path is not None else Path(tempfile.mkdtemp(prefix="bertsum-ray-"))
     try:
-        _check_pipeline(model, overrides, max_chars, int8)
+        # Load the pipeline here too (the driver runs on a node of the
+        # cluster), so that a bad model is a usage error before any actor
+        # starts; the copy is dropped.
+        check_pipeline(model, int8=int8, selection=overrides, max_chars=max_chars)
         settings = _prepare_parts(parts, settings, resume, out_path)
         if out_path is not None and not resume:  # as the local engine: the output is overwritten
             sink.file.truncate(0)
@@ -145,8 +145,8 @@ def summarize_ray(
         n_local = workers or _cpu_count()
         # SIGINT/SIGTERM: KeyboardInterrupt, also while Ray starts, and again
         # after ray.init (whose SIGTERM handler aborts the process).
-        with _stop_on_signals(), sbr.cluster(address, num_cpus=None if address else n_local * cpus_per_worker,
-                                             quiet=not show_progress), _stop_on_signals(), sbr.quiet_data():
+        with stop_on_signals(), sbr.cluster(address, num_cpus=None if address else n_local * cpus_per_worker,
+                                            quiet=not show_progress), stop_on_signals(), sbr.quiet_data():
             if workers is None:
                 workers = sbr.cluster_workers(cpus_per_worker, gpus)
             run = _Run(sbr, parts, settings["shard_rows"], stats, show_progress, model=model,
@@ -253,22 +253,6 @@ class _Run:
         self.bar.update(rows)
 
 
-def _check_pipeline(model: Optional[str], selection: Dict[str, Any], max_chars: int, int8: bool) -> None:
-    """Load the pipeline here (the driver runs on a node of the cluster) and
-    summarize a test text, as the local engine does, so that a bad model is
-    a usage error before any actor starts. The copy is dropped."""
-    from .summarize import _selection_overrides, find_bertsum, load_pipeline
-
-    nlp = load_pipeline(model, -1, int8=int8)
-    nlp.max_length = max_chars
-    name = find_bertsum(nlp)
-    overrides = _selection_overrides(nlp, name, selection)
-    try:
-        nlp("This is a test. It checks that the pipeline can summarize.", component_cfg={name: dict(overrides)})
-    except Exception as e:
-        raise UsageError(f"the pipeline cannot summarize: {describe(e)}") from e
-
-
 # -- input -------------------------------------------------------------------
 
 
@@ -304,7 +288,7 @@ def _parquet_records(files: List[Path], text_field: str, id_field: str, max_char
         try:
             handles.append(pq.ParquetFile(path))
         except Exception as e:
-            raise UsageError(f"cannot read {path} as Parquet: {describe(e)}") from e
+            raise UsageError(Errors.E072.format(path=path, err=describe(e))) from e
     line_no = 0
     for handle in handles:
         names = handle.schema_arrow.names

@@ -21,14 +21,14 @@ steps they cover) and the three dev ROUGE F1 scores, and marks the best
 evaluation (the one ``model-best`` is saved from).
 """
 import json
-import math
 import re
 from dataclasses import dataclass, field
 from html import escape
 from pathlib import Path
-from typing import Dict, List, Optional, Sequence, Tuple, Union
+from typing import Dict, List, Optional, Sequence, Union
 
 from ..errors import Errors
+from ._svg import line_chart_svg
 
 ROUGE_LINES = (("rouge1", "ROUGE-1", "#2166ac", ""), ("rouge2", "ROUGE-2", "#e08214", "6 3"),
                ("rougeLsum", "ROUGE-Lsum", "#1b7837", "2 3"))
@@ -100,95 +100,6 @@ def read_training_log(path: Union[str, Path]) -> TrainingCurve:
     if not curve.points:
         raise ValueError(Errors.E070.format(path=path))
     return curve
-
-
-# -- drawing -----------------------------------------------------------------
-
-
-def _axis(lo: float, hi: float, n_ticks: int = 5) -> Tuple[float, float, float]:
-    """A round (start, end, step) around [lo, hi] with about ``n_ticks`` steps."""
-    if hi <= lo:
-        lo, hi = lo - 1, hi + 1
-    raw = (hi - lo) / n_ticks
-    power = 10 ** math.floor(math.log10(raw))
-    step = next(m * power for m in (1, 2, 2.5, 5, 10) if raw <= m * power)
-    return math.floor(lo / step) * step, math.ceil(hi / step) * step, step
-
-
-def _fmt(x: float) -> str:
-    return f"{x:.4f}".rstrip("0").rstrip(".") if abs(x) < 1 else f"{x:.2f}".rstrip("0").rstrip(".")
-
-
-def line_chart_svg(
-    series: Sequence[Tuple[str, Sequence[Tuple[float, float]], str, str]],
-    *,
-    title: str,
-    x_label: str,
-    y_label: str,
-    mark_x: Optional[float] = None,
-    mark_label: str = "best",
-    width: int = 560,
-    height: int = 300,
-) -> str:
-    """A line chart as inline SVG. ``series``: (name, [(x, y)], colour, dash
-    pattern or ""); ``mark_x``: a dashed vertical line (the best evaluation)."""
-    left, right, top, bottom = 58, 28, 40, 50
-    plot_w, plot_h = width - left - right, height - top - bottom
-    xs = [x for _, pts, _, _ in series for x, _ in pts]
-    ys = [y for _, pts, _, _ in series for _, y in pts]
-    x0, x1, x_step = _axis(min(xs, default=0.0), max(xs, default=1.0))
-    y0, y1, y_step = _axis(min(ys, default=0.0), max(ys, default=1.0))
-
-    def px(x: float) -> float:
-        return left + plot_w * (x - x0) / (x1 - x0)
-
-    def py(y: float) -> float:
-        return top + plot_h - plot_h * (y - y0) / (y1 - y0)
-
-    out = [
-        f'<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 {width} {height}" role="img" '
-        f'aria-label="{escape(title)}" font-size="13">',
-        f"<title>{escape(title)}</title>",
-        f'<rect x="0" y="0" width="{width}" height="{height}" fill="#ffffff"/>',
-    ]
-    for t in range(int(round((y1 - y0) / y_step)) + 1):
-        value = y0 + t * y_step
-        out.append(f'<line x1="{left}" y1="{py(value):.1f}" x2="{left + plot_w}" y2="{py(value):.1f}" stroke="#e1e4e8"/>')
-        out.append(f'<text x="{left - 6}" y="{py(value) + 4:.1f}" text-anchor="end" fill="#333" font-size="12">'
-                   f"{_fmt(value)}</text>")
-    for t in range(int(round((x1 - x0) / x_step)) + 1):
-        value = x0 + t * x_step
-        out.append(f'<text x="{px(value):.1f}" y="{top + plot_h + 16}" text-anchor="middle" fill="#333" '
-                   f'font-size="11">{_fmt(value)}</text>')
-    if mark_x is not None:
-        out.append(f'<line x1="{px(mark_x):.1f}" y1="{top}" x2="{px(mark_x):.1f}" y2="{top + plot_h}" '
-                   f'stroke="#555" stroke-dasharray="4 3"><title>{escape(mark_label)}</title></line>')
-        near_right = px(mark_x) > left + 0.8 * plot_w  # put the label on the left of the line
-        anchor = f'x="{px(mark_x) - 4:.1f}" text-anchor="end"' if near_right else f'x="{px(mark_x) + 4:.1f}"'
-        out.append(f'<text {anchor} y="{top + 12}" fill="#555" font-size="11">{escape(mark_label)}</text>')
-    for name, pts, color, dash in series:
-        if not pts:
-            continue
-        dash_attr = f' stroke-dasharray="{dash}"' if dash else ""
-        coords = " ".join(f"{px(x):.1f},{py(y):.1f}" for x, y in pts)
-        out.append(f'<polyline points="{coords}" fill="none" stroke="{color}" stroke-width="2"{dash_attr}/>')
-        for x, y in pts:
-            out.append(f'<circle cx="{px(x):.1f}" cy="{py(y):.1f}" r="3" fill="{color}">'
-                       f"<title>{escape(name)}, step {_fmt(x)}: {_fmt(y)}</title></circle>")
-    out.append(f'<line x1="{left}" y1="{top + plot_h}" x2="{left + plot_w}" y2="{top + plot_h}" stroke="#333"/>')
-    out.append(f'<line x1="{left}" y1="{top}" x2="{left}" y2="{top + plot_h}" stroke="#333"/>')
-    out.append(f'<text x="{left + plot_w / 2:.1f}" y="{height - 10}" text-anchor="middle" fill="#1a1a1a">'
-               f"{escape(x_label)}</text>")
-    out.append(f'<text transform="translate(14 {top + plot_h / 2:.1f}) rotate(-90)" text-anchor="middle" '
-               f'fill="#1a1a1a">{escape(y_label)}</text>')
-    lx = left
-    for name, _, color, dash in series:
-        dash_attr = f' stroke-dasharray="{dash}"' if dash else ""
-        out.append(f'<line x1="{lx}" y1="19" x2="{lx + 22}" y2="19" stroke="{color}" stroke-width="2"{dash_attr}/>')
-        out.append(f'<text x="{lx + 28}" y="24" fill="#1a1a1a">{escape(name)}</text>')
-        lx += 28 + 7.5 * len(name) + 20
-    out.append("</svg>")
-    return "".join(out)
 
 
 def curve_html(curve: TrainingCurve) -> str:

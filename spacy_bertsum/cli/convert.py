@@ -17,25 +17,25 @@ an id (``id_field``). Each written ``Doc`` carries:
 Malformed lines are never dropped silently: they are reported with their line
 number, and either skipped (``on_error="skip"``) or raise (``on_error="fail"``).
 """
-
-import typer
-
-from ._jsonl import InputReadError, read_jsonl
-from ._util import app
 import sys
 from collections import deque
 from dataclasses import dataclass, field
+from enum import Enum
 from pathlib import Path
 from typing import Any, Deque, Dict, Iterator, List, Optional, Sequence, Tuple, Union
 
 import spacy
+import typer
 from spacy.language import Language
 from spacy.tokens import DocBin
 from tqdm import tqdm
 from wasabi import msg
 
+from ..errors import Errors
 from ..oracle import greedy_oracle
 from ..util import FIELDS_KEY, REFERENCE_KEY, SPANS_KEY, has_sentences
+from ._jsonl import InputReadError, read_jsonl
+from ._util import app
 
 __all__ = ["ConvertStats", "read_jsonl", "load_segmenter", "convert", "ID_KEY", "FIELDS_KEY"]
 
@@ -46,6 +46,13 @@ ID_KEY = "bertsum_id"
 # (whitespace is always kept). spaCy's default 13 attributes cost 4x the
 # memory: converting the 39k CNN/DM training articles peaked at 15 GB RSS.
 DOCBIN_ATTRS = ("ORTH", "SENT_START")
+
+
+class OnError(str, Enum):
+    """What :func:`convert` does with a malformed line."""
+
+    skip = "skip"
+    fail = "fail"
 
 
 @dataclass
@@ -62,7 +69,7 @@ def load_segmenter(nlp_name_or_pipeline: Union[str, Path, Language] = "sentenciz
 
     ``"sentencizer"``: ``spacy.blank("en")`` plus the rule-based ``sentencizer``.
     A ``Language`` is used as is; anything else is passed to ``spacy.load``.
-    Raises ValueError if the pipeline does not set sentence boundaries.
+    Raises ValueError (E073) if the pipeline does not set sentence boundaries.
     """
     if isinstance(nlp_name_or_pipeline, Language):
         nlp = nlp_name_or_pipeline
@@ -73,11 +80,7 @@ def load_segmenter(nlp_name_or_pipeline: Union[str, Path, Language] = "sentenciz
         nlp = spacy.load(nlp_name_or_pipeline)
     probe = nlp("This is a first sentence. And this is a second one.")
     if not has_sentences(probe):
-        raise ValueError(
-            f"The pipeline {nlp_name_or_pipeline!r} (components: {nlp.pipe_names}) "
-            "does not set sentence boundaries (doc.sents). Use 'sentencizer' or a "
-            "pipeline with a parser, senter or sentencizer component."
-        )
+        raise ValueError(Errors.E073.format(name=nlp_name_or_pipeline, components=nlp.pipe_names))
     return nlp
 
 
@@ -155,7 +158,7 @@ def convert(
 
     limit: the most docs to write (None: all).
     on_error: "skip" records and warns about a malformed line; "fail" raises
-        ValueError naming the line and the problem.
+        ValueError (E074) naming the line and the problem.
     keep_fields: input fields stored on each doc (as strings, under
         ``doc.user_data[FIELDS_KEY]``; a missing field is stored as None).
     cats_field: an input field holding each record's class (e.g. the BBC
@@ -163,10 +166,11 @@ def convert(
         in the input file; a record without it is a malformed line.
     Returns a :class:`ConvertStats`.
     """
-    if on_error not in ("skip", "fail"):
-        raise ValueError(f"on_error must be 'skip' or 'fail', got {on_error!r}")
+    choices = [choice.value for choice in OnError]
+    if on_error not in choices:
+        raise ValueError(Errors.E054.format(name="on_error", choices=", ".join(choices), value=on_error))
     if limit is not None and limit < 0:
-        raise ValueError(f"limit must be >= 0 or None, got {limit}")
+        raise ValueError(Errors.E010.format(name="limit", value=limit))
     nlp = load_segmenter(nlp_name_or_pipeline)
     stats = ConvertStats()
     labels = _field_values(input_path, cats_field) if cats_field else []
@@ -178,9 +182,9 @@ def convert(
     )  # fmt: skip
 
     def report(line_no: int, problem: str) -> None:
-        message = f"line {line_no}: {problem}"
         if on_error == "fail":
-            raise ValueError(f"{input_path}: {message}")
+            raise ValueError(Errors.E074.format(path=input_path, line=line_no, problem=problem))
+        message = f"line {line_no}: {problem}"
         stats.skipped += 1
         stats.errors.append(message)
         # Through tqdm, so the warning does not garble the progress bar.
@@ -217,9 +221,7 @@ def convert(
             for doc in nlp.pipe(articles(), n_process=n_process, batch_size=batch_size):
                 line_no, reference, doc_id, fields, label = pending.popleft()
                 if not has_sentences(doc):
-                    raise ValueError(
-                        f"line {line_no}: the pipeline did not set sentence boundaries"
-                    )
+                    raise ValueError(Errors.E075.format(path=input_path, line=line_no))
                 sents = list(doc.sents)
                 chosen = greedy_oracle([s.text for s in sents], reference, max_oracle_sents)
                 doc.spans[SPANS_KEY] = [sents[i] for i in chosen]
@@ -258,30 +260,30 @@ def convert_cli(
     id_field: str = typer.Option("id", "--id-field", help="Optional field with a document id"),
     segmenter: str = typer.Option("sentencizer", "--segmenter", help="'sentencizer' (rule-based) or a spaCy pipeline name/path that sets sentences"),
     max_oracle_sents: int = typer.Option(3, "--max-oracle-sents", help="Most sentences in the greedy ROUGE oracle"),
-    limit: int = typer.Option(0, "--limit", help="Write at most this many docs (0: all)"),
+    limit: int = typer.Option(0, "--limit", min=0, help="Write at most this many docs (0: all)"),
     n_process: int = typer.Option(1, "--n-process", help="Processes for sentence segmentation"),
-    on_error: str = typer.Option("skip", "--on-error", help="'skip' (report and skip malformed lines) or 'fail'"),
+    on_error: OnError = typer.Option("skip", "--on-error", help="'skip' (report and skip malformed lines) or 'fail' (stop at the first)"),
     keep_fields: str = typer.Option("", "--keep-fields", help="Comma-separated input fields to keep on each doc (e.g. text_form), for `evaluate --by`"),
     cats_field: Optional[str] = typer.Option(None, "--cats-field", help="Input field with each record's class (e.g. category): set doc.cats one-hot over its values, for textcat"),
 ):
     """Convert article/summary JSONL into a DocBin with oracle labels."""
-
-    if on_error not in ("skip", "fail"):
-        msg.fail(f"--on-error must be 'skip' or 'fail', got '{on_error}'", exits=1)
     output_path.parent.mkdir(parents=True, exist_ok=True)
-    stats = convert(
-        input_path,
-        output_path,
-        text_field=text_field,
-        summary_field=summary_field,
-        id_field=id_field,
-        nlp_name_or_pipeline=segmenter,
-        max_oracle_sents=max_oracle_sents,
-        limit=limit or None,
-        n_process=n_process,
-        on_error=on_error,
-        keep_fields=[f.strip() for f in keep_fields.split(",") if f.strip()],
-        cats_field=cats_field or None,
-    )
+    try:
+        stats = convert(
+            input_path,
+            output_path,
+            text_field=text_field,
+            summary_field=summary_field,
+            id_field=id_field,
+            nlp_name_or_pipeline=segmenter,
+            max_oracle_sents=max_oracle_sents,
+            limit=limit or None,
+            n_process=n_process,
+            on_error=on_error.value,
+            keep_fields=[f.strip() for f in keep_fields.split(",") if f.strip()],
+            cats_field=cats_field or None,
+        )
+    except ValueError as e:
+        msg.fail(str(e), exits=1)
     if stats.written == 0:
         msg.fail(f"No docs written from {input_path}", exits=1)

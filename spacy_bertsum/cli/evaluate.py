@@ -7,10 +7,6 @@ bootstrap confidence interval over documents, where its picks fall (sentence
 positions, and the share at position ``LATE_POSITION`` or later), and the same
 per value of a field kept by ``convert --keep-fields`` (``by``).
 """
-
-import typer
-
-from ._util import app
 import bisect
 import json
 import time
@@ -18,6 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Dict, Iterable, Iterator, List, Optional, Tuple, Union
 
+import typer
 from spacy.language import Language
 from spacy.tokens import Doc, DocBin
 from spacy.training import Example
@@ -31,6 +28,7 @@ from ..scorer import ROUGE_TYPES, example_rouge, reference_summary, rouge_f
 from ..selection import lead
 from ..significance import paired_bootstrap
 from ..util import FIELDS_KEY, SPANS_KEY, has_sentences
+from ._util import app
 
 #: Sentence positions >= this are lumped into one bin, "20+".
 MAX_POSITION = 20
@@ -98,6 +96,15 @@ def position_bin(index: int) -> str:
     return str(index) if index < MAX_POSITION else POSITION_BINS[-1]
 
 
+def position_counts(picks: List[List[int]]) -> Dict[str, int]:
+    """How many picks (0-based sentence positions, one list per doc) fall in
+    each bin of POSITION_BINS."""
+    counts = {b: 0 for b in POSITION_BINS}
+    for index in (p for doc in picks for p in doc):
+        counts[position_bin(index)] += 1
+    return counts
+
+
 def n_words(sents: List[str]) -> int:
     return sum(len(s.split()) for s in sents)
 
@@ -140,7 +147,6 @@ def evaluate(
     spans_key = pipe.cfg.get("spans_key", SPANS_KEY)
     tokenizer = encoder_tokenizer(nlp, pipe_name)
     rows = {"model": RougeTotals(), "lead3": RougeTotals(), "oracle": RougeTotals()}
-    positions = {name: {b: 0 for b in POSITION_BINS} for name in rows}
     picks: Dict[str, List[List[int]]] = {name: [] for name in rows}
     group_of: List[str] = []
     summary_words: Dict[str, List[int]] = {name: [] for name in list(rows) + ["reference"]}
@@ -172,8 +178,6 @@ def evaluate(
                 rows[name].add(sents, reference)
             summary_words[name].append(n_words(sents))
             picks[name].append(sentence_positions(doc, spans))
-            for index in picks[name][-1]:
-                positions[name][position_bin(index)] += 1
         if by is not None:
             group_of.append(str((gold.user_data.get(FIELDS_KEY) or {}).get(by)))
         summary_words["reference"].append(n_words(reference))
@@ -189,7 +193,7 @@ def evaluate(
         "window_wordpieces": window,
         "seconds": round(seconds, 1),
         "docs_per_second": round(rows["model"].n / seconds, 2) if seconds else None,
-        "positions": {name: counts for name, counts in positions.items() if rows[name].n},
+        "positions": {name: position_counts(picks[name]) for name in rows if rows[name].n},
         "summary_words": {name: words for name, words in summary_words.items() if words},
     }
     if by is not None:
@@ -294,10 +298,15 @@ def evaluate_path(
     result["int8"] = int8
     print_table(result)
     if output:
-        Path(output).parent.mkdir(parents=True, exist_ok=True)
-        Path(output).write_text(json.dumps(result, indent=2), encoding="utf8")
-        msg.good(f"Saved metrics to {output}")
+        save_text(output, json.dumps(result, indent=2), "metrics")
     return result
+
+
+def save_text(path: Union[str, Path], text: str, what: str) -> None:
+    """Write ``text`` to ``path`` (making its directory) and say so."""
+    Path(path).parent.mkdir(parents=True, exist_ok=True)
+    Path(path).write_text(text, encoding="utf8")
+    msg.good(f"Saved {what} to {path}")
 
 
 # -- command line ------------------------------------------------------------
@@ -308,8 +317,8 @@ def evaluate_cli(
     model: str = typer.Argument(..., help="Trained pipeline: a path or package name"),
     data_path: Path = typer.Argument(..., help="Gold .spacy file from `convert`", exists=True, dir_okay=False),
     output: Optional[Path] = typer.Option(None, "--output", "-o", help="Write the metrics as JSON here"),
-    limit: int = typer.Option(0, "--limit", help="Evaluate on the first N docs only (0: all)"),
-    batch_size: int = typer.Option(32, "--batch-size", help="Docs per nlp.pipe batch"),
+    limit: int = typer.Option(0, "--limit", min=0, help="Evaluate on the first N docs only (0: all)"),
+    batch_size: int = typer.Option(32, "--batch-size", min=1, help="Docs per nlp.pipe batch"),
     gpu_id: int = typer.Option(-1, "--gpu-id", help="GPU id, or -1 for CPU"),
     int8: bool = typer.Option(False, "--int8", help="Quantize the encoder to int8 (dynamic; CPU only) and record it in the metrics"),
     by: Optional[str] = typer.Option(None, "--by", help="Also report per value of this field (kept by `convert --keep-fields`), e.g. text_form"),
@@ -318,7 +327,6 @@ def evaluate_cli(
     each system's paired difference to Lead-3 (95% bootstrap CI) and the share
     of its picks at late sentence positions."""
     from spacy.cli._util import setup_gpu
-
 
     if int8 and gpu_id >= 0:
         msg.fail(Errors.E038, exits=2)

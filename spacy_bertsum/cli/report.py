@@ -1,33 +1,32 @@
 """An evaluation report as one self-contained HTML file.
 
 ``python -m spacy_bertsum report MODEL DATA.spacy --output report.html`` runs the
-model on the gold docs (``spacy_bertsum.evaluate.evaluate``) and writes: the ROUGE
+model on the gold docs (``evaluate.evaluate``) and writes: the ROUGE
 table (model, Lead-3, oracle), counts, a bar chart of where the selected sentences
 are in the documents (model next to oracle: BertSum's lead-bias analysis), a
 histogram of summary lengths, the sentence view (``render``) of the first
 documents with the gold sentences marked and, with ``--training-log``, the
 training curve (loss and dev ROUGE per evaluation step, ``_report_curve``).
-Charts are inline SVG drawn here: no scripts, no external assets.
+Charts are inline SVG (``_svg``): no scripts, no external assets.
 """
-
-import typer
-
-from ._util import app
 import datetime
 import math
 from html import escape
 from pathlib import Path
 from typing import Dict, List, Optional, Sequence, Tuple, Union
 
+import typer
 from spacy.language import Language
 from spacy.tokens import Doc
 from wasabi import msg
 
-from ._report_curve import TrainingCurve, curve_section, read_training_log
-from .evaluate import POSITION_BINS, evaluate, load_model_and_gold, print_table
 from ..render import ID_KEY, page_head, render_docs
 from ..scorer import ROUGE_TYPES
 from ..util import REFERENCE_KEY, SPANS_KEY
+from ._report_curve import TrainingCurve, curve_section, read_training_log
+from ._svg import BarSeries, bar_chart_svg, fmt
+from ._util import app
+from .evaluate import POSITION_BINS, evaluate, load_model_and_gold, print_table, save_text
 
 #: Span group the report copies the gold sentences to, on the predicted docs.
 GOLD_KEY = "bertsum_gold"
@@ -58,105 +57,11 @@ body { margin: 0; background: #ffffff; color: #1a1a1a;
 """
 
 
-def _nice_step(max_value: float, n_ticks: int = 5) -> float:
-    """A round tick step so that about ``n_ticks`` steps cover ``max_value``."""
-    if max_value <= 0:
-        return 1.0
-    raw = max_value / n_ticks
-    power = 10 ** math.floor(math.log10(raw))
-    for mult in (1, 2, 2.5, 5, 10):
-        if raw <= mult * power:
-            return mult * power
-    return 10 * power
-
-
-def _num(x: float) -> str:
-    return f"{x:.1f}".rstrip("0").rstrip(".")
-
-
-def bar_chart_svg(
-    categories: Sequence[str],
-    series: Sequence[Tuple[str, Sequence[float], str]],
-    *,
-    title: str,
-    x_label: str,
-    y_label: str,
-    value_suffix: str = "%",
-    width: int = 560,
-    height: int = 320,
-) -> str:
-    """A grouped bar chart as inline SVG. ``series``: (name, values, colour)."""
-    left, right, top, bottom = 50, 8, 40, 50
-    plot_w, plot_h = width - left - right, height - top - bottom
-    max_value = max([v for _, values, _ in series for v in values] + [0.0])
-    step = _nice_step(max_value)
-    y_max = step * max(math.ceil(max_value / step), 1)
-    n_cat, n_series = max(len(categories), 1), max(len(series), 1)
-    group_w = plot_w / n_cat
-    bar_w = group_w * 0.8 / n_series
-
-    def y(v: float) -> float:
-        return top + plot_h - plot_h * v / y_max
-
-    out = [
-        f'<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 {width} {height}" role="img" '
-        f'aria-label="{escape(title)}" font-size="13">',
-        f"<title>{escape(title)}</title>",
-        f'<rect x="0" y="0" width="{width}" height="{height}" fill="#ffffff"/>',
-    ]
-    # Grid and y ticks.
-    ticks = int(round(y_max / step))
-    for t in range(ticks + 1):
-        value = t * step
-        ty = y(value)
-        out.append(f'<line x1="{left}" y1="{ty:.1f}" x2="{left + plot_w}" y2="{ty:.1f}" stroke="#e1e4e8"/>')
-        out.append(
-            f'<text x="{left - 6}" y="{ty + 4:.1f}" text-anchor="end" fill="#333" font-size="12">{_num(value)}</text>'
-        )
-    # Bars.
-    for s, (name, values, color) in enumerate(series):
-        for c, value in enumerate(values):
-            x = left + c * group_w + group_w * 0.1 + s * bar_w
-            top_y = y(value)
-            out.append(
-                f'<rect x="{x:.1f}" y="{top_y:.1f}" width="{max(bar_w - 1, 1):.1f}" '
-                f'height="{top + plot_h - top_y:.1f}" fill="{color}" stroke="#333333" stroke-width="0.5">'
-                f"<title>{escape(name)}, {escape(str(categories[c]))}: {_num(value)}{escape(value_suffix)}</title></rect>"
-            )
-    # Axes.
-    out.append(f'<line x1="{left}" y1="{top + plot_h}" x2="{left + plot_w}" y2="{top + plot_h}" stroke="#333"/>')
-    out.append(f'<line x1="{left}" y1="{top}" x2="{left}" y2="{top + plot_h}" stroke="#333"/>')
-    label_every = max(1, math.ceil(n_cat / 21))
-    for c, cat in enumerate(categories):
-        if c % label_every:
-            continue
-        cx = left + (c + 0.5) * group_w
-        out.append(
-            f'<text x="{cx:.1f}" y="{top + plot_h + 16}" text-anchor="middle" fill="#333" font-size="11">'
-            f"{escape(str(cat))}</text>"
-        )
-    out.append(
-        f'<text x="{left + plot_w / 2:.1f}" y="{height - 10}" text-anchor="middle" fill="#1a1a1a">{escape(x_label)}</text>'
-    )
-    out.append(
-        f'<text transform="translate(14 {top + plot_h / 2:.1f}) rotate(-90)" text-anchor="middle" '
-        f'fill="#1a1a1a">{escape(y_label)}</text>'
-    )
-    # Legend, top left.
-    lx = left
-    for name, _, color in series:
-        out.append(f'<rect x="{lx}" y="12" width="14" height="14" fill="{color}" stroke="#333333" stroke-width="0.5"/>')
-        out.append(f'<text x="{lx + 20}" y="24" fill="#1a1a1a">{escape(name)}</text>')
-        lx += 20 + 7.5 * len(name) + 20
-    out.append("</svg>")
-    return "".join(out)
-
-
-def _data_table(categories: Sequence[str], series: Sequence[Tuple[str, Sequence[float], str]], first: str) -> str:
+def _data_table(categories: Sequence[str], series: Sequence[BarSeries], first: str) -> str:
     head = "".join(f"<th>{escape(name)}</th>" for name, _, _ in series)
     rows = []
     for c, cat in enumerate(categories):
-        cells = "".join(f"<td>{_num(values[c])}</td>" for _, values, _ in series)
+        cells = "".join(f"<td>{fmt(values[c])}</td>" for _, values, _ in series)
         rows.append(f"<tr><td>{escape(str(cat))}</td>{cells}</tr>")
     return (
         f'<details><summary>Data</summary><div class="scroll"><table><thead><tr><th>{escape(first)}</th>{head}</tr></thead>'
@@ -377,9 +282,7 @@ def report_path(
         training_curves=curves,
     )
     print_table(result)
-    Path(output).parent.mkdir(parents=True, exist_ok=True)
-    Path(output).write_text(html, encoding="utf8")
-    msg.good(f"Saved the report to {output}")
+    save_text(output, html, "the report")
     return result
 
 
@@ -391,9 +294,9 @@ def report_cli(
     model: str = typer.Argument(..., help="Trained pipeline: a path or package name"),
     data_path: Path = typer.Argument(..., help="Gold .spacy file from `convert`", exists=True, dir_okay=False),
     output: Path = typer.Option(Path("report.html"), "--output", "-o", help="Write the HTML report here"),
-    limit: int = typer.Option(0, "--limit", help="Evaluate on the first N docs only (0: all)"),
-    html_docs: int = typer.Option(5, "--html-docs", help="Show the sentence view of the first N docs"),
-    batch_size: int = typer.Option(32, "--batch-size", help="Docs per nlp.pipe batch"),
+    limit: int = typer.Option(0, "--limit", min=0, help="Evaluate on the first N docs only (0: all)"),
+    html_docs: int = typer.Option(5, "--html-docs", min=0, help="Show the sentence view of the first N docs"),
+    batch_size: int = typer.Option(32, "--batch-size", min=1, help="Docs per nlp.pipe batch"),
     gpu_id: int = typer.Option(-1, "--gpu-id", help="GPU id, or -1 for CPU"),
     training_logs: List[Path] = typer.Option(
         [], "--training-log", exists=True, dir_okay=False,

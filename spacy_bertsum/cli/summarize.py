@@ -21,13 +21,10 @@ rows are written in input order and flushed after every ``batch_size`` rows;
 many input rows. SIGINT and SIGTERM stop the run (and the worker processes of
 ``n_process > 1``) within seconds, leaving complete rows to resume from.
 """
-import multiprocessing
 import os
-import signal
 import sys
-import threading
 from collections import deque
-from contextlib import contextmanager
+from contextlib import contextmanager, redirect_stdout
 from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any, Callable, Deque, Dict, Iterable, Iterator, List, Optional, Tuple, Union
@@ -36,13 +33,17 @@ import typer
 from spacy.language import Language
 from spacy.tokens import Doc
 from tqdm import tqdm
+from wasabi import msg
 
 from ..errors import Errors
 from ..loading import find_bertsum as _find_bertsum
 from ..loading import load_model
 from ..util import SPANS_KEY, get_sent_scores
-from ._inputs import DEFAULT_MAX_CHARS, STDIN_FORMATS, Record, UsageError, _resolve_input, error_row, iter_records
-from ._jsonl import LineWriter, OutputLocked, describe, same_file, scan_output
+from ._inputs import (DEFAULT_MAX_CHARS, Record, StdinFormat, UsageError, _resolve_input, check_positive,
+                      check_stdin_format, checked_output, error_row, input_files, iter_records)
+from ._jsonl import LineWriter, OutputLocked, describe, scan_output
+from ._processes import single_threaded_torch, stop_on_signals, stop_workers
+from ._ray_engine import Engine, pick_engine
 from ._util import app
 
 __all__ = [
@@ -60,6 +61,7 @@ __all__ = [
 #: The most documents the --html view shows (the rest are counted in a note).
 DEFAULT_HTML_DOCS = 100
 SELECTION_KEYS = ("top_k", "ratio", "max_words", "trigram_blocking", "min_words")
+TEST_TEXT = "This is a test. It checks that the pipeline can summarize."
 
 
 @dataclass
@@ -101,9 +103,33 @@ def load_pipeline(
     try:
         nlp = load_model(model, gpu_id=gpu_id, int8=int8)
     except Exception as e:
-        raise UsageError(f"cannot load the pipeline '{model or 'en_bertsum_news'}': {describe(e)}") from e
+        raise UsageError(Errors.E055.format(model=model or "en_bertsum_news", err=describe(e))) from e
     find_bertsum(nlp)
     return nlp
+
+
+def check_pipeline(
+    model: Optional[Union[str, Path, Language]],
+    gpu_id: int = -1,
+    *,
+    int8: bool = False,
+    selection: Optional[Dict[str, Any]] = None,
+    max_chars: int = DEFAULT_MAX_CHARS,
+) -> Tuple[Language, str, Dict[str, Any]]:
+    """:func:`load_pipeline`, then summarize a test text with the
+    ``selection`` overrides, so that a pipeline that cannot summarize is a
+    UsageError (E059) before the first row. Returns the pipeline (with
+    ``nlp.max_length = max_chars``), its bertsum component's name and the
+    overrides without None values."""
+    nlp = load_pipeline(model, gpu_id, int8=int8)
+    name = find_bertsum(nlp)
+    overrides = _selection_overrides(nlp, name, selection)
+    nlp.max_length = max_chars
+    try:
+        nlp(TEST_TEXT, component_cfg={name: dict(overrides)})
+    except Exception as e:
+        raise UsageError(Errors.E059.format(err=describe(e))) from e
+    return nlp, name, overrides
 
 
 def find_bertsum(nlp: Language) -> str:
@@ -118,7 +144,7 @@ def _selection_overrides(nlp: Language, name: str, selection: Optional[Dict[str,
     overrides = {k: v for k, v in (selection or {}).items() if v is not None}
     unknown = set(overrides) - set(SELECTION_KEYS)
     if unknown:
-        raise UsageError(f"unknown selection setting(s) {sorted(unknown)}; allowed: {list(SELECTION_KEYS)}")
+        raise UsageError(Errors.E012.format(names=sorted(unknown), allowed=list(SELECTION_KEYS)))
     config = getattr(nlp.get_pipe(name), "selection", None)
     if config is not None and overrides:
         try:
@@ -219,49 +245,6 @@ def summarize_records(
             yield row_of_missing(*pending.popleft())
 
 
-def _stop_workers() -> None:
-    """Kill the worker processes of ``nlp.pipe(n_process > 1)`` (our
-    children): they hold no output, and spaCy's stream, when it is closed,
-    waits for them to drain their queues, which can take minutes or hang."""
-    for child in multiprocessing.active_children():
-        child.kill()
-        child.join(timeout=5)
-
-
-@contextmanager
-def _stop_on_signals() -> Iterator[None]:
-    """SIGINT and SIGTERM kill the workers first and then raise
-    KeyboardInterrupt here, so that the run stops within seconds with
-    complete rows in the output (``--resume`` continues it). Worker processes
-    forked meanwhile inherit the handler: there it just exits."""
-    if threading.current_thread() is not threading.main_thread():
-        yield
-        return
-    parent = os.getpid()
-
-    def interrupt(signum, frame):
-        if os.getpid() != parent:  # a worker of nlp.pipe: the parent writes the output
-            os._exit(128 + signum)
-        _stop_workers()
-        raise KeyboardInterrupt
-
-    before = {sig: signal.signal(sig, interrupt) for sig in (signal.SIGINT, signal.SIGTERM)}
-    try:
-        yield
-    finally:
-        for sig, handler in before.items():
-            signal.signal(sig, handler)
-
-
-def _single_threaded_torch() -> None:
-    """With ``n_process > 1`` spaCy forks workers; a fork after multi-threaded
-    torch work deadlocks them (the OpenMP pool does not survive a fork). One
-    torch thread per process avoids it and matches one process per core."""
-    import torch
-
-    torch.set_num_threads(1)
-
-
 def summarize(
     input: Union[str, Path],
     output: Optional[Union[str, Path]] = None,
@@ -304,32 +287,13 @@ def summarize(
     input or a model that cannot be loaded or cannot summarize; KeyboardInterrupt
     on SIGINT or SIGTERM, after closing the output with complete rows.
     """
-    for flag, value in (("--batch-size", batch_size), ("--n-process", n_process), ("--max-chars", max_chars)):
-        if value < 1:
-            raise UsageError(f"{flag} must be at least 1, got {value}")
-    if stdin_format not in STDIN_FORMATS:
-        raise UsageError(f"--stdin-format must be one of {', '.join(STDIN_FORMATS)}, got '{stdin_format}'")
-    out_path = None if output is None or str(output) == "-" else Path(output)
-    if resume and out_path is None:
-        raise UsageError("--resume needs --output PATH (it cannot resume stdout)")
-    if out_path is not None and out_path.is_dir():
-        raise UsageError(f"--output is a directory: {out_path}")
+    check_positive(batch_size=batch_size, n_process=n_process, max_chars=max_chars)
+    check_stdin_format(stdin_format)
     kind, source = _resolve_input(input)  # fail early on a missing input, before loading the model
-    inputs = [source] if kind == "jsonl" else (source if kind == "txt" else [])
-    for flag, target in (("--output", out_path), ("--html", html)):
-        if target is not None and any(same_file(Path(target), p) for p in inputs):
-            raise UsageError(f"{flag} {target} is an input file: it would be overwritten. Write elsewhere.")
-
-    nlp = load_pipeline(model, gpu_id, int8=int8)
-    name = find_bertsum(nlp)
-    overrides = _selection_overrides(nlp, name, selection)
-    nlp.max_length = max_chars
+    out_path = checked_output(output, input_files(kind, source), resume=resume, html=html)
     if n_process > 1:
-        _single_threaded_torch()
-    try:
-        nlp("This is a test. It checks that the pipeline can summarize.", component_cfg={name: dict(overrides)})
-    except Exception as e:
-        raise UsageError(f"the pipeline cannot summarize: {describe(e)}") from e
+        single_threaded_torch()
+    nlp, name, overrides = check_pipeline(model, gpu_id, int8=int8, selection=selection, max_chars=max_chars)
 
     stats = SummarizeStats(output=str(out_path) if out_path is not None else "stdout")
     append = False
@@ -358,7 +322,7 @@ def summarize(
     rows = summarize_records(nlp, records, selection=overrides, batch_size=batch_size, n_process=n_process,
                              on_doc=keep_for_html if html is not None else None)
     try:
-        with _stop_on_signals():
+        with stop_on_signals():
             for n_new, row in enumerate(rows, 1):
                 sink.write(row)
                 stats.rows += 1
@@ -368,7 +332,7 @@ def summarize(
                     sink.flush()
                 bar.update(1)
     except KeyboardInterrupt:
-        _stop_workers()
+        stop_workers()
         rows.close()
         raise
     finally:
@@ -387,6 +351,12 @@ def summarize(
 # -- command line ------------------------------------------------------------
 
 
+def _fail(message: str, exits: int) -> None:
+    """``msg.fail`` on stderr: stdout carries the rows."""
+    with redirect_stdout(sys.stderr):
+        msg.fail(message, exits=exits)
+
+
 @app.command("summarize")
 def summarize_cli(
     input: str = typer.Argument(..., help="JSONL file (.jsonl/.gz/.xz), a .txt file, a directory or glob of .txt files, or - for stdin"),
@@ -394,12 +364,12 @@ def summarize_cli(
     model: Optional[str] = typer.Option(None, "--model", "-m", help="Pipeline with a bertsum component: a path or package name"),
     text_field: str = typer.Option("text", "--text-field", help="JSONL field with the document text"),
     id_field: str = typer.Option("id", "--id-field", help="JSONL field with the document id (default: the line number)"),
-    stdin_format: str = typer.Option("jsonl", "--stdin-format", help="For input -: 'jsonl', or 'txt' (each line is one document)"),
-    top_k: Optional[int] = typer.Option(None, "--top-k", help="Most sentences per summary"),
+    stdin_format: StdinFormat = typer.Option("jsonl", "--stdin-format", help="For input -: 'jsonl', or 'txt' (each line is one document)"),
+    top_k: Optional[int] = typer.Option(None, "--top-k", min=0, help="Most sentences per summary"),
     ratio: Optional[float] = typer.Option(None, "--ratio", help="Select ceil(ratio * n_sents) sentences instead of top_k"),
-    max_words: Optional[int] = typer.Option(None, "--max-words", help="Word budget per summary"),
+    max_words: Optional[int] = typer.Option(None, "--max-words", min=0, help="Word budget per summary"),
     no_trigram_blocking: bool = typer.Option(False, "--no-trigram-blocking", help="Allow sentences sharing a trigram"),
-    min_words: Optional[int] = typer.Option(None, "--min-words", help="Shorter sentences are not eligible"),
+    min_words: Optional[int] = typer.Option(None, "--min-words", min=0, help="Shorter sentences are not eligible"),
     batch_size: int = typer.Option(32, "--batch-size", min=1, help="Docs per nlp.pipe batch (and per output flush)"),
     n_process: int = typer.Option(1, "--n-process", min=1, help="Processes for nlp.pipe"),
     gpu_id: int = typer.Option(-1, "--gpu-id", help="GPU id, or -1 for CPU"),
@@ -407,9 +377,9 @@ def summarize_cli(
     resume: bool = typer.Option(False, "--resume", help="Keep the complete rows of an existing --output and append the rest"),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bar"),
     html: Optional[Path] = typer.Option(None, "--html", help="Also write the HTML view of the summarized docs here"),
-    html_max_docs: int = typer.Option(100, "--html-max-docs", help="Most docs in the --html view (a note counts the rest)"),
+    html_max_docs: int = typer.Option(100, "--html-max-docs", min=0, help="Most docs in the --html view (a note counts the rest)"),
     int8: bool = typer.Option(False, "--int8", help="Quantize the encoder to int8 (dynamic; CPU only): faster, slightly different scores"),
-    engine: str = typer.Option("local", "--engine", help="local: this machine (--n-process); ray: a Ray cluster (pip install 'spacy-bertsum[ray]'); also reads and writes .parquet"),
+    engine: Engine = typer.Option("local", "--engine", help="local: this machine (--n-process); ray: a Ray cluster (pip install 'spacy-bertsum[ray]'); also reads and writes .parquet"),
     address: Optional[str] = typer.Option(None, "--address", help="--engine ray: the cluster to join (default: start one on 127.0.0.1, stopped at the end)"),
     workers: Optional[int] = typer.Option(None, "--workers", min=1, help="--engine ray: pipeline copies (actors), one CPU each (default: one per CPU)"),
 ):
@@ -419,14 +389,13 @@ def summarize_cli(
     if no_trigram_blocking:
         selection["trigram_blocking"] = False
     try:
-        from ._ray_engine import pick_engine  # imports ray only for --engine ray
         stats = pick_engine(engine, address, workers)(
             input,
             output,
             model=model,
             text_field=text_field,
             id_field=id_field,
-            stdin_format=stdin_format,
+            stdin_format=stdin_format.value,
             selection=selection,
             batch_size=batch_size,
             n_process=n_process,
@@ -439,8 +408,7 @@ def summarize_cli(
             int8=int8,
         )
     except UsageError as e:
-        typer.echo(f"Error: {e}", err=True)
-        raise typer.Exit(2)
+        _fail(str(e), exits=2)
     except KeyboardInterrupt:
         where = f" --output {output}" if output not in (None, "-") else ""
         typer.echo(f"Interrupted: the complete rows are kept; run again with --resume{where} to finish.", err=True)
