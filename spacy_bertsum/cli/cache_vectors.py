@@ -42,18 +42,20 @@ from ._util import app
 import json
 import os
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Dict, Iterable, List, Optional, Sequence
 
 import numpy
 from spacy.language import Language
 from spacy.tokens import Doc, DocBin
+from spacy.vocab import Vocab
 from wasabi import msg
 
 from ..architectures import get_encoder_layers, get_window_size
 from ..long_docs import encode_sentences, encoder_pieces, piece_calls, piece_doc
 from ..errors import Errors
+from ..features import lexical_features
 from ..oracle import soft_labels
 from ..util import SPANS_KEY, get_reference, sentence_lengths
 
@@ -95,6 +97,9 @@ class LayerInputs:
     pool_wp: numpy.ndarray  # int32
     pool_sent: numpy.ndarray  # int32
     pool_w: numpy.ndarray  # float32
+    #: (n_sents, n_features) float32: appended to the pooled sentence vectors
+    #: (the inputs of a head with ``lexical_features``), or None.
+    features: Optional[numpy.ndarray] = None
 
 
 def pool_sentences(out: numpy.ndarray, pool_wp, pool_sent, pool_w, n_sents: int) -> numpy.ndarray:
@@ -286,6 +291,19 @@ class Cache:
     def head(self, n: int) -> "Cache":
         layers = None if self.layers is None else self.layers[:n]
         return Cache(self.vecs[:n], self.labels[:n], self.soft[:n], self.index[:n], layers)
+
+    def with_lexical_features(self, docbin_path: Path, vocab: Vocab, block_size: int = 128) -> "Cache":
+        """A copy whose sentence vectors (and layer inputs) carry each
+        sentence's lexical features (``spacy_bertsum.features``) as extra
+        columns: the inputs of a head with ``lexical_features``.
+        ``docbin_path``: the ``.spacy`` file the cache was made from."""
+        docs = list(DocBin().from_disk(docbin_path).get_docs(vocab))
+        feats = [lexical_features(docs[i], block_size) for i in self.index]
+        vecs = [numpy.hstack([v.astype("float32"), f]) for v, f in zip(self.vecs, feats)]
+        layers = None
+        if self.layers is not None:
+            layers = [replace(x, features=f) for x, f in zip(self.layers, feats)]
+        return Cache(vecs, self.labels, self.soft, self.index, layers)
 
 
 def cache_info(cache_dir: Path) -> Dict:

@@ -1,5 +1,6 @@
 """``spacy-bertsum compact``: save a trained pipeline with only what training
 changed (the trained encoder layers and the head, float16)."""
+from dataclasses import asdict
 from pathlib import Path
 from typing import Any, Dict, Optional, Union
 
@@ -18,8 +19,9 @@ def save_compact_pipeline(
     nlp: Language, output: Union[str, Path], *, name: Optional[str] = None, meta: Optional[Dict[str, Any]] = None
 ) -> int:
     """Save ``nlp`` with every bertsum component in compact mode, and a
-    config that loads anywhere: the head settings the model runs with (also
-    after a new head was installed) and no local training paths. The vocab is
+    config that loads anywhere: the head and selection settings the
+    component runs with (also after a new head was installed or the selection
+    changed) and no local training paths. The vocab is
     left out (it only holds strings seen in training; the tokenizer rebuilds
     what it needs). Returns the size in bytes."""
     output = Path(output)
@@ -34,9 +36,11 @@ def save_compact_pipeline(
     nlp.to_disk(output, exclude=["vocab"])
     config = Config().from_disk(output / "config.cfg", interpolate=False)
     for pipe_name in bertsum_names:
-        attrs = nlp.get_pipe(pipe_name).model.attrs
+        pipe = nlp.get_pipe(pipe_name)
+        attrs = pipe.model.attrs
         config["components"][pipe_name]["save_mode"] = "compact"
         config["components"][pipe_name]["model"].update({key: attrs[key] for key in HEAD_SETTINGS})
+        config["components"][pipe_name].update(asdict(pipe.selection))
     for key in ("train", "dev", "init_bertsum"):
         if key in config["paths"]:
             config["paths"][key] = None

@@ -10,15 +10,18 @@ One command from JSONL files to a compact pipeline:
    every sentence at its true position; resumable);
 3. train the top encoder layers and the scoring head on the cache
    (``train_head.train_scorer``), starting from the base's weights, with early
-   stopping on dev ROUGE and a wall-time budget;
-4. save the best pipeline (compact) and evaluate it on the test file next to
+   stopping on dev ROUGE and a wall-time budget; by default the head also
+   gets lexical features (``spacy_bertsum.features``: TextRank centrality and
+   sentence length), which new domains whose summaries keep the document's
+   central sentences need and a few thousand docs do not teach an encoder;
+4. save the best pipeline (compact; trigram blocking on or off, as dev ROUGE
+   chose with the checkpoint) and evaluate it on the test file next to
    Lead-3 and the oracle.
 
 ``mix_path``/``mix_ratio`` add docs of another corpus (e.g. the CNN/DM
 training file the base was trained on) to the training set, to keep the base's
 domain while adapting to the new one.
 """
-import copy
 import json
 import time
 from pathlib import Path
@@ -28,9 +31,10 @@ import numpy
 import typer
 from wasabi import msg
 
-from ..architectures import get_head_module
+from ..architectures import get_head_module, make_head_module
 from ..errors import Errors
 from ..loading import load_model
+from ..selection import SelectionConfig
 from ._util import app
 from .cache_vectors import cache_sentence_vectors, load_cache
 from .convert import convert
@@ -39,6 +43,7 @@ from .train_head import (
     build_scorer,
     evaluate_head,
     head_config,
+    init_head_from,
     save_scorer,
     scorer_vectors,
     train_scorer,
@@ -71,6 +76,7 @@ def finetune(
     max_train_docs: int = 0,
     mix_path: Optional[Union[str, Path]] = None,
     mix_ratio: float = 0.0,
+    lexical_features: bool = True,
     seed: int = 0,
 ) -> Dict[str, Any]:
     """Fine-tune ``base`` on JSONL files and save ``output/model-best``.
@@ -85,6 +91,8 @@ def finetune(
         ``patience`` evaluations without a better dev score.
     mix_path, mix_ratio: also train on ``mix_ratio`` times as many docs of
         this JSONL file (the first ones) as there are training docs.
+    lexical_features: give the head lexical features (a new part of the
+        head, starting at zero, so training starts from the base's scores).
     Returns the best dev evaluation, the test metrics (if ``test_path``),
     the sizes and the minutes each stage took; also written to
     ``output/finetune.json``.
@@ -122,15 +130,27 @@ def finetune(
     timings["cache"] = _minutes(start) - timings["convert"]
 
     msg.divider("3. Train")
-    train = load_cache(cache / "train", layer_inputs=bool(top_layers))
-    parts = [train] + ([load_cache(cache / "mix", layer_inputs=bool(top_layers))] if "mix" in sizes else [])
+    hcfg = dict(head_config(nlp), lexical_features=lexical_features)
+    base_head = get_head_module(nlp.get_pipe("bertsum").model)
+    head = make_head_module(hcfg, base_head.width)
+    try:
+        init_head_from(head, base_head)  # a head that gains features starts from the base's scores
+    except RuntimeError as err:
+        raise ValueError(Errors.E086.format(base=base, base_cfg=head_config(nlp), cfg=hcfg)) from err
+
+    def load(name: str):
+        part = load_cache(cache / name, layer_inputs=bool(top_layers))
+        if lexical_features:
+            part = part.with_lexical_features(corpus / f"{name}.spacy", nlp.vocab, hcfg["block_size"])
+        return part
+
+    parts = [load(name) for name in ("train", "mix") if name in sizes]
     inputs = [x for part in parts for x in (part.layers if top_layers else part.vecs)]
     targets = [numpy.asarray(x, dtype="float32") for part in parts for x in (part.soft if labels == "soft" else part.labels)]
-    dev = DevSet(cache / "dev", corpus / "dev.spacy")
-    hcfg = head_config(nlp)
-    head = copy.deepcopy(get_head_module(nlp.get_pipe("bertsum").model))
+    dev = DevSet(cache / "dev", corpus / "dev.spacy", lexical_features=lexical_features,
+                 block_size=hcfg["block_size"], vocab=nlp.vocab)
     scorer = build_scorer(nlp, head, top_layers)
-    dev_inputs = load_cache(cache / "dev", layer_inputs=True).layers if top_layers else None
+    dev_inputs = load("dev").layers if top_layers else None
     if dev_inputs is not None:
         dev.vecs = scorer_vectors(scorer, dev_inputs)
     start_dev = evaluate_head(scorer.head, dev)
@@ -142,20 +162,28 @@ def finetune(
         raise ValueError(Errors.E049.format(minutes=max_minutes, spent=round(_minutes(start), 1)))
     msg.info(f"Training on {len(inputs)} docs ({steps_per_epoch} steps per epoch), dev {len(dev.docs)} docs, "
              f"{budget:.1f} of {max_minutes:g} min left")
+    pipe = nlp.get_pipe("bertsum")
+    # Trigram blocking is chosen with the checkpoint, by dev ROUGE: summaries that
+    # repeat themselves (BBC's keep most of the article) do better without it.
+    selections = [pipe.selection.updated(trigram_blocking=flag) for flag in (True, False)]
+
     def save_best(scorer, entry: Dict[str, Any]) -> None:  # model-best on disk from the first evaluation on
+        pipe.selection = SelectionConfig(**entry["selection"])
         save_scorer(nlp, scorer, hcfg, output / "model-best")
 
     scorer, log = train_scorer(
         scorer, inputs, targets, dev, dev_inputs, learn_rate=learn_rate, layer_learn_rate=layer_learn_rate,
         warmup_steps=min(100, steps_per_epoch // 2), max_steps=max_epochs * steps_per_epoch, batch_size=batch_size,
         eval_frequency=max(1, steps_per_epoch // evals_per_epoch), patience=patience, max_minutes=budget,
-        seed=seed, log_path=_fresh(output / "log.jsonl"), on_best=save_best,
+        seed=seed, log_path=_fresh(output / "log.jsonl"), on_best=save_best, selections=selections,
     )
     timings["train"] = _minutes(start) - timings["convert"] - timings["cache"]
     best = max(log, key=lambda e: e["score"])
     timings["total_to_model"] = _minutes(start)
+    blocking = "on" if best["selection"]["trigram_blocking"] else "off"
     msg.good(f"Saved {output / 'model-best'} after {timings['total_to_model']:.1f} min "
-             f"(dev R1 {best['all']['rouge1']:.2f}, Lead-3 {best['all']['rouge1_diff'][0]:+.2f})")
+             f"(dev R1 {best['all']['rouge1']:.2f}, Lead-3 {best['all']['rouge1_diff'][0]:+.2f}; "
+             f"trigram blocking {blocking})")
     result: Dict[str, Any] = {"base": base, "sizes": sizes, "minutes": {k: round(v, 2) for k, v in timings.items()},
                               "dev": best, "start_dev": start_dev}
     if test_path is not None:
@@ -192,6 +220,7 @@ def finetune_cli(
     max_train_docs: int = typer.Option(0, "--max-train-docs", min=0, help="Use the first N training rows only (0: all)"),
     mix_path: Optional[Path] = typer.Option(None, "--mix", help="Also train on rows of this JSONL (e.g. the base's own training data)", exists=True, dir_okay=False),
     mix_ratio: float = typer.Option(0.0, "--mix-ratio", min=0.0, help="Rows of --mix per training row"),
+    lexical_features: bool = typer.Option(True, "--lexical-features/--no-lexical-features", help="Give the head TextRank centrality and sentence length features"),
     seed: int = typer.Option(0, "--seed", help="Random seed"),
 ):
     """Fine-tune a trained pipeline on your own documents: convert, cache the
@@ -201,6 +230,7 @@ def finetune_cli(
     try:
         finetune(train_path, dev_path, output, base=base, test_path=test_path, text_field=text_field,
                  summary_field=summary_field, id_field=id_field, max_minutes=minutes, top_layers=top_layers,
-                 max_train_docs=max_train_docs, mix_path=mix_path, mix_ratio=mix_ratio, seed=seed)
+                 max_train_docs=max_train_docs, mix_path=mix_path, mix_ratio=mix_ratio,
+                 lexical_features=lexical_features, seed=seed)
     except ValueError as e:
         msg.fail(str(e), exits=1)

@@ -4,7 +4,7 @@ With the encoder fixed, a training step is only the inter-sentence head over
 whole documents: every sentence, its true position, every document of the
 corpus many times, in minutes on a CPU. The head is the same
 ``InterSentenceEncoder`` the component runs, so the result drops into a
-pipeline (:func:`install_head`, ``compact.save_compact_pipeline``) and is evaluated there
+pipeline (``_scorers.install_head``, ``compact.save_compact_pipeline``) and is evaluated there
 like any other.
 
 Settings come from a config file (``configs/head/cnndm.cfg``) with a ``[head]``
@@ -16,6 +16,7 @@ import copy
 import json
 import random
 import time
+from dataclasses import asdict
 from pathlib import Path
 from typing import Callable, Dict, List, Optional, Sequence, Tuple
 
@@ -24,14 +25,27 @@ import torch
 import typer
 from wasabi import msg
 
-from ..architectures import HEAD_SETTINGS, get_encoder_layers, get_head_module, make_head_module, set_head_module
+from ..architectures import get_head_module, make_head_module
 from ..errors import Errors
 from ..inter_sentence import InterSentenceEncoder
 from ..scorer import ROUGE_TYPES
+from ..selection import SelectionConfig
 from ._dev_set import DevSet, compare, evaluate_head, predict  # noqa: F401  (part of this module's API)
+from ._scorers import (  # noqa: F401  (part of this module's API)
+    TopLayerScorer,
+    VectorScorer,
+    _pad,
+    build_scorer,
+    head_config,
+    init_head_from,
+    install_head,
+    install_layers,
+    save_scorer,
+    scorer_vectors,
+    top_encoder_layers,
+)
 from ._util import app
 from .cache_vectors import LayerInputs, cache_info, load_cache
-from .compact import save_compact_pipeline
 
 
 # ---------------------------------------------------------------------------
@@ -66,87 +80,6 @@ def _length_buckets(lengths: Sequence[int], batch_size: int, rng: random.Random,
 
 def average_states(states: Sequence[Dict[str, torch.Tensor]]) -> Dict[str, torch.Tensor]:
     return {k: sum(s[k] for s in states) / len(states) for k in states[0]}
-
-
-# ---------------------------------------------------------------------------
-# What is trained: the head alone, or the top encoder layers and the head
-# ---------------------------------------------------------------------------
-
-
-class VectorScorer(torch.nn.Module):
-    """The head alone, on cached sentence vectors (the encoder fixed)."""
-
-    def __init__(self, head: InterSentenceEncoder):
-        super().__init__()
-        self.head = head
-
-    def doc_vectors(self, inputs: Sequence[numpy.ndarray]) -> List[torch.Tensor]:
-        return [torch.from_numpy(numpy.asarray(x, dtype="float32")) for x in inputs]
-
-
-class TopLayerScorer(torch.nn.Module):
-    """The top encoder layers and the head, on cached layer inputs
-    (``sentvecs.LayerInputs``): the layers run over each encoder window of
-    each doc, their output is pooled into sentence vectors exactly as the
-    pipeline pools it, and the head scores those. Dropout in the layers is
-    active in training, as in the pipeline's own training."""
-
-    def __init__(self, layers: Sequence[torch.nn.Module], head: InterSentenceEncoder):
-        super().__init__()
-        self.layers = torch.nn.ModuleList(layers)
-        self.head = head
-
-    def doc_vectors(self, inputs: Sequence[LayerInputs]) -> List[torch.Tensor]:
-        windows = [(d, n) for d, x in enumerate(inputs) for n in x.wp_lengths.tolist()]
-        length = max(n for _, n in windows)
-        width = inputs[0].wp.shape[1]
-        H = torch.zeros(len(windows), length, width)
-        mask = torch.zeros(len(windows), length, dtype=torch.bool)
-        gather, sent_index, weights = [], [], []
-        row = sent_offset = 0
-        for x in inputs:
-            wp = torch.from_numpy(x.wp.astype("float32"))
-            flat_of_wp = []  # the row*length+position of each of the doc's wordpieces
-            start = 0
-            for n in x.wp_lengths.tolist():
-                H[row, :n] = wp[start : start + n]
-                mask[row, :n] = True
-                flat_of_wp.append(torch.arange(n) + row * length)
-                start += n
-                row += 1
-            flat_of_wp_t = torch.cat(flat_of_wp)
-            gather.append(flat_of_wp_t[torch.from_numpy(x.pool_wp.astype("int64"))])
-            sent_index.append(torch.from_numpy(x.pool_sent.astype("int64")) + sent_offset)
-            weights.append(torch.from_numpy(x.pool_w))
-            sent_offset += len(x.vecs)
-        additive = torch.zeros(mask.shape, dtype=H.dtype).masked_fill(~mask, torch.finfo(H.dtype).min)
-        additive = additive[:, None, None, :]
-        for layer in self.layers:
-            H = layer(H, attention_mask=additive)[0]
-        flat = H.reshape(-1, width)
-        g = torch.cat(gather)
-        sents = torch.zeros(sent_offset, width).index_add(0, torch.cat(sent_index), flat[g] * torch.cat(weights)[:, None])
-        return list(torch.split(sents, [len(x.vecs) for x in inputs]))
-
-
-def _pad(vecs: Sequence[torch.Tensor], max_sents: int) -> Tuple[torch.Tensor, torch.Tensor]:
-    n = [min(len(v), max_sents) for v in vecs]
-    X = torch.zeros(len(vecs), max(n), vecs[0].shape[1])
-    M = torch.zeros(len(vecs), max(n), dtype=torch.bool)
-    for b, (v, k) in enumerate(zip(vecs, n)):
-        X[b, :k] = v[:k]
-        M[b, :k] = True
-    return X, M
-
-
-@torch.no_grad()
-def scorer_vectors(scorer: torch.nn.Module, inputs: Sequence, batch_size: int = 16) -> List[numpy.ndarray]:
-    """The sentence vectors ``scorer`` gives its head for each doc (eval mode)."""
-    scorer.eval()
-    out: List[numpy.ndarray] = []
-    for b in range(0, len(inputs), batch_size):
-        out.extend(v.numpy() for v in scorer.doc_vectors(inputs[b : b + batch_size]))
-    return out
 
 
 def train_head(
@@ -184,6 +117,7 @@ def train_scorer(
     max_minutes: Optional[float] = None,
     log_path: Optional[Path] = None,
     on_best: Optional[Callable[[torch.nn.Module, Dict], None]] = None,
+    selections: Sequence[SelectionConfig] = (SelectionConfig(),),
 ) -> Tuple[torch.nn.Module, List[Dict]]:
     """Train ``scorer`` (a :class:`VectorScorer` or :class:`TopLayerScorer`)
     with BCE against ``train_labels`` (hard or soft), evaluating dev ROUGE
@@ -202,7 +136,9 @@ def train_scorer(
     and the learning rate decays to 0 there instead of at ``max_steps``.
     ``on_best(scorer, entry)``: called when an evaluation is the best so far
     (with the scorer in that state), e.g. to save it, so that a stopped run
-    keeps its best model."""
+    keeps its best model. ``selections``: the selection settings tried at
+    each evaluation; the best one counts, and the log entry says which
+    (``entry["selection"]``), e.g. trigram blocking on and off."""
     if loss not in ("bce", "softmax"):
         raise ValueError(Errors.E030.format(value=loss))
     loss_kind = loss
@@ -259,11 +195,15 @@ def train_scorer(
                 scorer.load_state_dict(st)
                 if dev_inputs is not None:
                     dev.vecs = scorer_vectors(scorer, dev_inputs)
-                result = evaluate_head(scorer.head, dev, lead)
-                score = sum(result["all"][n] for n in ROUGE_TYPES) / 3
+                score, result, selection = max(
+                    ((sum(r["all"][n] for n in ROUGE_TYPES) / 3, r, k) for k, r in
+                     enumerate(evaluate_head(scorer.head, dev, lead, sel) for sel in selections)),
+                    key=lambda x: (x[0], -x[2]),
+                )
                 n_steps = step % eval_frequency or eval_frequency
                 entry = {"step": step, "kind": kind, "loss": round(running / n_steps, 5),
-                         "minutes": round((time.time() - start) / 60, 2), "score": round(score, 3), **result}
+                         "minutes": round((time.time() - start) / 60, 2), "score": round(score, 3),
+                         "selection": asdict(selections[selection]), **result}
                 log.append(entry)
                 if log_path:
                     with Path(log_path).open("a") as f:
@@ -273,7 +213,8 @@ def train_scorer(
                 msg.text(
                     f"step {step} {kind} ({entry['minutes']:.1f} min{left}): loss {entry['loss']:.4f} R1 {a['rouge1']:.2f} "
                     f"(Lead-3 {a['rouge1_diff'][0]:+.2f} [{a['rouge1_diff'][1]:+.2f}, {a['rouge1_diff'][2]:+.2f}]) "
-                    f"R2 {a['rouge2']:.2f} RL {a['rougeLsum']:.2f} late {a['late_share']:.3f}",
+                    f"R2 {a['rouge2']:.2f} RL {a['rougeLsum']:.2f} late {a['late_share']:.3f}"
+                    + ("" if selections[selection].trigram_blocking else " (no trigram blocking)"),
                     show=True,
                 )
                 if score > best_score:
@@ -298,53 +239,6 @@ def train_scorer(
     if dev_inputs is not None:
         dev.vecs = scorer_vectors(scorer, dev_inputs)
     return scorer, log
-
-
-# ---------------------------------------------------------------------------
-# A pipeline with a new head; training from a config file
-# ---------------------------------------------------------------------------
-
-
-def head_config(nlp, pipe_name: str = "bertsum") -> Dict:
-    """The head settings of a pipeline's bertsum model (as the config names them)."""
-    attrs = nlp.get_pipe(pipe_name).model.attrs
-    return {key: attrs[key] for key in HEAD_SETTINGS}
-
-
-def install_head(nlp, head: InterSentenceEncoder, cfg: Dict, pipe_name: str = "bertsum") -> None:
-    """Replace the scoring head of ``nlp``'s bertsum model by ``head`` (built
-    with the settings ``cfg``). ``compact.save_compact_pipeline`` writes the settings
-    into the saved config, so that the copy rebuilds the same head."""
-    set_head_module(nlp.get_pipe(pipe_name).model, head, cfg)
-
-
-def top_encoder_layers(nlp, n: int, pipe_name: str = "bertsum") -> List[torch.nn.Module]:
-    """The top ``n`` layers of the bertsum encoder's Hugging Face model."""
-    layers = get_encoder_layers(nlp.get_pipe(pipe_name).model)
-    return list(layers[len(layers) - n :])
-
-
-def install_layers(nlp, trained: Sequence[torch.nn.Module], pipe_name: str = "bertsum") -> None:
-    """Copy the weights of ``trained`` (a :class:`TopLayerScorer`'s layers)
-    into the top encoder layers of ``nlp``'s bertsum model."""
-    for layer, new in zip(top_encoder_layers(nlp, len(trained), pipe_name), trained):
-        layer.load_state_dict(new.state_dict())
-
-
-def build_scorer(nlp, head: InterSentenceEncoder, top_layers: int) -> torch.nn.Module:
-    """What training changes: ``head`` alone on cached sentence vectors
-    (``top_layers`` 0), or with copies of ``nlp``'s top encoder layers."""
-    if top_layers:
-        return TopLayerScorer([copy.deepcopy(layer) for layer in top_encoder_layers(nlp, top_layers)], head)
-    return VectorScorer(head)
-
-
-def save_scorer(nlp, scorer: torch.nn.Module, head_settings: Dict, path: Path) -> None:
-    """Put a trained scorer's layers (if any) and head into ``nlp`` and save it compact."""
-    if isinstance(scorer, TopLayerScorer):
-        install_layers(nlp, scorer.layers)
-    install_head(nlp, scorer.head, head_settings)
-    save_compact_pipeline(nlp, path)
 
 
 def train_head_from_config(config_path: Path, output: Path, overrides: Dict = {}) -> Dict:
@@ -379,27 +273,35 @@ def train_head_from_config(config_path: Path, output: Path, overrides: Dict = {}
         raise ValueError(Errors.E036.format(
             top_layers=top_layers, what="the base's trainable_layers", limit=trainable,
             fix="train the base with more trainable layers (its compact save stores only those)"))
-    dev = DevSet(Path(paths["dev_cache"]), Path(paths["dev"]), group_by=tcfg.pop("group_by"))
+    lexical = bool(hcfg.get("lexical_features"))
+    dev = DevSet(Path(paths["dev_cache"]), Path(paths["dev"]), group_by=tcfg.pop("group_by"),
+                 lexical_features=lexical, block_size=hcfg["block_size"], vocab=nlp.vocab)
     cache = load_cache(Path(paths["train_cache"]), layer_inputs=bool(top_layers))
     if not len(cache):
         raise ValueError(Errors.E028.format(path=paths["train_cache"]))
+    width = cache.vecs[0].shape[1]
+    if lexical:
+        cache = cache.with_lexical_features(_cache_source(Path(paths["train_cache"])), nlp.vocab, hcfg["block_size"])
     limit = tcfg.pop("max_train_docs")
     cache = cache.head(limit) if limit else cache
     label_kind = tcfg.pop("labels")
     if label_kind not in ("oracle", "soft"):
         raise ValueError(Errors.E029.format(value=label_kind))
     labels = [numpy.asarray(x, dtype="float32") for x in (cache.soft if label_kind == "soft" else cache.labels)]
-    head = make_head_module(hcfg, cache.vecs[0].shape[1])
+    head = make_head_module(hcfg, width)
     if tcfg.pop("init_from_base"):
         try:
-            head.load_state_dict(get_head_module(model).state_dict())
+            init_head_from(head, get_head_module(model))
         except RuntimeError as err:
             raise ValueError(Errors.E032.format(base=paths["base"], base_cfg=head_config(nlp), cfg=hcfg)) from err
     log_path = output / "log.jsonl"
     log_path.unlink(missing_ok=True)
     scorer = build_scorer(nlp, head, top_layers)
     if top_layers:
-        dev_inputs = load_cache(Path(paths["dev_cache"]), layer_inputs=True).layers
+        dev_cache = load_cache(Path(paths["dev_cache"]), layer_inputs=True)
+        if lexical:
+            dev_cache = dev_cache.with_lexical_features(Path(paths["dev"]), nlp.vocab, hcfg["block_size"])
+        dev_inputs = dev_cache.layers
         train_inputs: Sequence = cache.layers  # type: ignore[assignment]
         what = f"the head and the top {top_layers} encoder layers"
     else:
@@ -416,6 +318,14 @@ def train_head_from_config(config_path: Path, output: Path, overrides: Dict = {}
     best = json.loads((output / "dev.json").read_text())
     msg.good(f"Saved {output / 'model-best'} (dev step {best['step']}, {best['kind']}: R1 {best['all']['rouge1']:.2f})")
     return best
+
+
+def _cache_source(cache_dir: Path) -> Path:
+    """The ``.spacy`` file a cache was made from (its docs give the lexical features)."""
+    source = cache_info(cache_dir).get("source")
+    if source is None or not Path(source).exists():
+        raise ValueError(Errors.E085.format(path=cache_dir, source=source))
+    return Path(source)
 
 
 # -- command line ------------------------------------------------------------
