@@ -16,7 +16,7 @@ from thinc.api import Config, Model, Optimizer, set_dropout_rate
 from .architectures import get_listener, has_head, n_docs_without_upstream_output, upstream_name
 from .errors import Errors
 from .extensions import install_extensions
-from .selection import SelectionConfig, select_sentences
+from .selection import SelectionConfig, select_spans
 from .serialization import load_model_dir, load_trained, rebuild_head, save_model
 from .training import gold_labels, sentence_loss, training_window, window_labels
 from .util import SENT_OFFSET_KEY, SPANS_KEY, get_sent_scores, has_sentences, sentence_lengths, set_sent_scores
@@ -292,15 +292,7 @@ class BertSum(TrainablePipe):
         return self._select(doc, scores, config)
 
     def _select(self, doc: Doc, scores: List[float], config: SelectionConfig) -> SpanGroup:
-        sents = list(doc.sents) if len(doc) else []
-        words = [[t.lower_ for t in sent if not t.is_space] for sent in sents]
-        # A whitespace-only "sentence" (e.g. a whitespace-only doc) is scored
-        # but never part of a summary.
-        if len(scores) != len(words):
-            raise ValueError(Errors.E013.format(n_scores=len(scores), n_sents=len(words)))
-        keep = [i for i, sent_words in enumerate(words) if sent_words]
-        chosen = select_sentences([scores[i] for i in keep], [words[i] for i in keep], config)
-        return SpanGroup(doc, name=self.spans_key, spans=[sents[keep[j]] for j in chosen])
+        return SpanGroup(doc, name=self.spans_key, spans=select_spans(doc, scores, config))
 
     def _check_sentences(self, docs: Sequence[Doc]) -> None:
         for doc in docs:

@@ -1,4 +1,4 @@
-"""Choosing summary sentences from per-sentence scores (pure functions).
+"""Choosing summary sentences from per-sentence scores.
 
 The rules follow BertSumExt (Liu & Lapata 2019): rank sentences by score, walk
 down the ranking and skip a sentence that shares a trigram with one already
@@ -9,6 +9,8 @@ minimum sentence length (``min_words``). The result is always in document order.
 import math
 from dataclasses import dataclass, asdict, replace
 from typing import Iterable, List, Optional, Sequence, Set, Tuple
+
+from spacy.tokens import Doc, Span
 
 from .errors import Errors
 
@@ -55,6 +57,19 @@ class SelectionConfig:
         if self.top_k is None:
             return n_sents
         return self.top_k
+
+
+def select_spans(doc: Doc, scores: Sequence[float], config: SelectionConfig = SelectionConfig()) -> List[Span]:
+    """The sentences of ``doc`` (spans of ``doc.sents``) that ``scores`` (one
+    per sentence) select, in document order. A whitespace-only "sentence" (e.g.
+    a whitespace-only doc) is scored but never part of a summary."""
+    sents = list(doc.sents) if len(doc) else []
+    words = [[t.lower_ for t in sent if not t.is_space] for sent in sents]
+    if len(scores) != len(words):
+        raise ValueError(Errors.E013.format(n_scores=len(scores), n_sents=len(words)))
+    keep = [i for i, sent_words in enumerate(words) if sent_words]
+    chosen = select_sentences([scores[i] for i in keep], [words[i] for i in keep], config)
+    return [sents[keep[j]] for j in chosen]
 
 
 def lead(n_sents: int, k: int = 3) -> List[int]:

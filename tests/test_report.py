@@ -60,7 +60,7 @@ def test_positions_and_lengths(nlp):
     predicted = list(nlp.pipe(d.text for d in docs))
     n = len(docs)
     assert result["n_docs"] == n
-    assert set(result["positions"]) == {"model", "lead3", "oracle"}
+    assert set(result["positions"]) == {"model", "lead3", "textrank", "oracle"}
     for counts in result["positions"].values():
         assert list(counts) == POSITION_BINS
     # Lead-3: exactly min(3, n_sents) selections per doc, at 0, 1, 2
@@ -116,10 +116,10 @@ def test_build_report_html(nlp):
     assert not re.search(r"""<script|<link|(src|href)\s*=|@import|url\(""", html, re.I)
     parser = Tags()
     parser.feed(html)
-    # the ROUGE table with the three systems
+    # the ROUGE table with the four systems
     rows = [a["data-system"] for t, a in parser.tags if t == "tr" and "data-system" in a]
-    assert rows == ["model", "lead3", "oracle"]
-    for system in ("model", "lead3", "oracle"):
+    assert rows == ["model", "lead3", "textrank", "oracle"]
+    for system in ("model", "lead3", "textrank", "oracle"):
         assert f"{result['rouge'][system]['rouge2']:.2f}" in html
     assert "Lead-3" in html and "ROUGE-Lsum" in html
     # two inline SVG charts, well-formed XML with axis labels and a legend

@@ -1,9 +1,11 @@
-"""Side-by-side evaluation: the model, Lead-3 and the oracle on the same docs.
+"""Side-by-side evaluation: the model, Lead-3, TextRank and the oracle on the same docs.
 
 Every row uses the same sentence splitting (the pipeline's own) and the same
 ROUGE (rouge-score F1 with stemming; ROUGE-Lsum over newline-joined sentences).
+TextRank (unsupervised: sentences ranked by lexical centrality,
+``features.textrank``) selects with the component's own selection settings.
 Next to the means: each system's paired difference to Lead-3 with a 95%
-bootstrap confidence interval over documents, where its picks fall (sentence
+bootstrap confidence interval over documents (and the model's to TextRank), where its picks fall (sentence
 positions, and the share at position ``LATE_POSITION`` or later), and the same
 per value of a field kept by ``convert --keep-fields`` (``by``).
 """
@@ -23,9 +25,10 @@ from wasabi import msg
 
 from ..architectures import get_tokenizer
 from ..errors import Errors
+from ..features import lexical_features
 from ..loading import load_model
 from ..scorer import ROUGE_TYPES, example_rouge, reference_summary, rouge_f
-from ..selection import lead
+from ..selection import lead, select_spans
 from ..significance import paired_bootstrap
 from ..util import FIELDS_KEY, SPANS_KEY, has_sentences
 from ._util import app
@@ -84,6 +87,14 @@ def lead_sentences(doc: Doc, k: int = 3) -> List[str]:
     return [span.text.strip() for span in lead_spans(doc, k)]
 
 
+def textrank_spans(doc: Doc, pipe) -> List:
+    """TextRank's summary of ``doc``: its sentences ranked by lexical
+    centrality (``features``: PageRank on the word-overlap graph, in blocks of
+    the model's block_size), selected by ``pipe``'s selection settings."""
+    block_size = pipe.model.attrs.get("block_size", 128)
+    return select_spans(doc, lexical_features(doc, block_size)[:, 0].tolist(), pipe.selection)
+
+
 def sentence_positions(doc: Doc, spans: Iterable) -> List[int]:
     """0-based index, in ``doc.sents``, of the sentence each span starts in. The
     spans may come from another doc with the same text (e.g. the gold doc): they
@@ -139,14 +150,15 @@ def evaluate(
     called for every doc, e.g. to keep a few for display.
 
     ``vs_lead3[system]``: the paired difference to Lead-3 per ROUGE type,
-    ``[mean, low, high]`` with the 95% bootstrap interval; ``late_share[system]``:
+    ``[mean, low, high]`` with the 95% bootstrap interval (``vs_textrank["model"]``:
+    the model's to TextRank); ``late_share[system]``:
     the share of its picks at position ``LATE_POSITION`` or later. With ``by``
     (a field kept by ``convert --keep-fields``), ``groups[value]`` repeats these
     for the docs with that value."""
     pipe = nlp.get_pipe(pipe_name)
     spans_key = pipe.cfg.get("spans_key", SPANS_KEY)
     tokenizer = encoder_tokenizer(nlp, pipe_name)
-    rows = {"model": RougeTotals(), "lead3": RougeTotals(), "oracle": RougeTotals()}
+    rows = {"model": RougeTotals(), "lead3": RougeTotals(), "textrank": RougeTotals(), "oracle": RougeTotals()}
     picks: Dict[str, List[List[int]]] = {name: [] for name in rows}
     group_of: List[str] = []
     summary_words: Dict[str, List[int]] = {name: [] for name in list(rows) + ["reference"]}
@@ -167,6 +179,7 @@ def evaluate(
         selections = {
             "model": list(doc.spans[spans_key]) if spans_key in doc.spans else [],
             "lead3": lead_spans(doc),
+            "textrank": textrank_spans(doc, pipe),
         }
         if spans_key in gold.spans:
             selections["oracle"] = list(gold.spans[spans_key])
@@ -196,6 +209,7 @@ def evaluate(
         "positions": {name: position_counts(picks[name]) for name in rows if rows[name].n},
         "summary_words": {name: words for name, words in summary_words.items() if words},
     }
+    result["vs_textrank"] = {"model": rows["model"].diff(rows["textrank"])} if rows["model"].n else {}
     if by is not None:
         result["by"] = by
         result["groups"] = {
@@ -251,6 +265,10 @@ def print_table(result: Dict) -> None:
     for value, group in result.get("groups", {}).items():
         msg.text(f"{result['by']} = {value} ({group['n_docs']} docs)")
         msg.table(_rows(group), header=TABLE_HEADER, divider=True)
+    vs_textrank = result.get("vs_textrank", {}).get("model")
+    if vs_textrank:
+        msg.text("model - TextRank: " + ", ".join(
+            f"{n} {d[0]:+.2f} [{d[1]:+.2f}, {d[2]:+.2f}]" for n, d in ((n, vs_textrank[n]) for n in ROUGE_TYPES)))
     msg.info(
         f"{result['n_docs']} docs; {result['n_longer_than_window']} longer than "
         f"{result['window_wordpieces']} wordpieces (scored in full, not truncated); "

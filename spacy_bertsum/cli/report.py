@@ -2,7 +2,7 @@
 
 ``python -m spacy_bertsum report MODEL DATA.spacy --output report.html`` runs the
 model on the gold docs (``evaluate.evaluate``) and writes: the ROUGE
-table (model, Lead-3, oracle), counts, a bar chart of where the selected sentences
+table (model, Lead-3, TextRank, oracle), counts, a bar chart of where the selected sentences
 are in the documents (model next to oracle: BertSum's lead-bias analysis), a
 histogram of summary lengths, the sentence view (``render``) of the first
 documents with the gold sentences marked and, with ``--training-log``, the
@@ -31,7 +31,7 @@ from .evaluate import POSITION_BINS, evaluate, load_model_and_gold, print_table,
 #: Span group the report copies the gold sentences to, on the predicted docs.
 GOLD_KEY = "bertsum_gold"
 
-SYSTEM_NAMES = {"model": "model (bertsum)", "lead3": "Lead-3", "oracle": "oracle", "reference": "reference"}
+SYSTEM_NAMES = {"model": "model (bertsum)", "lead3": "Lead-3", "textrank": "TextRank", "oracle": "oracle", "reference": "reference"}
 #: Colour-blind safe, and distinct in grayscale print (dark, mid, light).
 SERIES_COLORS = {"model": "#2166ac", "oracle": "#e08214", "lead3": "#7fbf7b", "reference": "#d0d0d0"}
 ROUGE_NAMES = {"rouge1": "ROUGE-1", "rouge2": "ROUGE-2", "rougeLsum": "ROUGE-Lsum"}
@@ -131,7 +131,7 @@ def length_chart(result: Dict) -> str:
     means = "".join(
         f"<tr><td>{escape(SYSTEM_NAMES[s])}</td><td>{sum(words[s]) / len(words[s]):.1f}</td>"
         f"<td>{sorted(words[s])[len(words[s]) // 2]}</td></tr>"
-        for s in [s for s in ("model", "lead3", "oracle", "reference") if s in words]
+        for s in [s for s in ("model", "lead3", "textrank", "oracle", "reference") if s in words]
     )
     table = (
         '<div class="scroll"><table><thead><tr><th>summary</th><th>mean words</th><th>median words</th></tr></thead>'
