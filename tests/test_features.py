@@ -157,3 +157,22 @@ def test_train_head_command_with_lexical_features(nlp, tmp_path):
     gold.unlink()
     result = CliRunner().invoke(app, args)
     assert result.exit_code == 1 and "E085" in result.output
+
+
+def test_evaluate_textrank_row_selects_central_sentences(nlp):
+    """evaluate's TextRank row: the sentences that share the most words with
+    the others, selected by the component's settings (top 1 here)."""
+    from spacy_bertsum.cli.evaluate import textrank_spans
+
+    text = ("The storm hit the coast and cut power to homes. A bakery gave away bread. "
+            "Power to homes on the coast came back after the storm. Schools reopen on Thursday.")
+    doc = nlp(text)
+    pipe = nlp.get_pipe("bertsum")
+    pipe.selection = pipe.selection.updated(top_k=1)
+    spans = textrank_spans(doc, pipe)
+    assert len(spans) == 1 and spans[0].text.startswith(("The storm", "Power to homes"))
+    # The two central sentences share "power to homes": trigram blocking keeps one.
+    pipe.selection = pipe.selection.updated(top_k=2, trigram_blocking=False)
+    assert {s.text.split()[0] for s in textrank_spans(doc, pipe)} == {"The", "Power"}
+    pipe.selection = pipe.selection.updated(trigram_blocking=True)
+    assert len({s.text.split()[0] for s in textrank_spans(doc, pipe)} & {"The", "Power"}) == 1
