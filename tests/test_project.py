@@ -53,3 +53,13 @@ def test_train_overrides_fit_their_config(project):
             for part in key.split("."):
                 assert part in node, f"{name}: {key} is not in {config_path.name}"
                 node = node[part]
+
+
+def test_each_dep_and_output_is_one_path(project):
+    """A deps/outputs list made only of "${vars.x}" items is joined into one
+    comma-separated string by the config interpolation (so `spacy project run`
+    reports the files missing); such items need a prefix, e.g. "./${vars.x}"."""
+    for cmd in project["commands"]:
+        for key in ("deps", "outputs"):
+            for path in cmd.get(key, []):
+                assert ", " not in path, (cmd["name"], key, path)
