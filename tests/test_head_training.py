@@ -290,3 +290,39 @@ def test_train_head_command_checks_caches_and_layers(make_nlp, tmp_path):
     cache_sentence_vectors(trained, gold, tmp_path / "other")
     result = run(*caches("other"))
     assert result.exit_code == 1 and "E035" in result.output
+
+
+@pytest.mark.parametrize("kind", ["bce", "softmax"])
+def test_a_batch_split_by_windows_gives_the_same_gradient(make_nlp, tmp_path, kind):
+    """train_scorer runs a batch of long docs through the top layers in parts
+    of at most max_windows windows: the summed part losses over the batch's
+    count are the batch's mean loss, so the gradient does not change."""
+    from spacy_bertsum.cli.train_head import _loss_count, _loss_sum, _pad, _split_by_windows
+
+    nlp = make_nlp(**{"model.encoder.get_spans.max_tokens": 16})
+    nlp.initialize()
+    gold = _gold_file(tmp_path, _rows(6))
+    cache_sentence_vectors(nlp, gold, tmp_path / "cache", layer_inputs=1)
+    loaded = load_cache(tmp_path / "cache", layer_inputs=True)
+    scorer = TopLayerScorer([copy.deepcopy(x) for x in top_encoder_layers(nlp, 1)], get_head_module(nlp.get_pipe("bertsum").model))
+    scorer.eval()  # no dropout: the two passes must see the same function
+    idx = list(range(6))
+    labels = [x.astype("float32") for x in loaded.labels]
+    parts = _split_by_windows(idx, loaded.layers, max_windows=3)
+    assert len(parts) > 1 and sorted(i for p in parts for i in p) == idx
+
+    def gradient(groups):
+        scorer.zero_grad()
+        count = _loss_count([labels[i] for i in idx], 128, kind)
+        for part in groups:
+            X, M = _pad(scorer.doc_vectors([loaded.layers[i] for i in part]), 128)
+            Y = torch.zeros(M.shape)
+            for b, i in enumerate(part):
+                Y[b, : len(labels[i])] = torch.from_numpy(labels[i])
+            (_loss_sum(scorer.head(X, M), Y, M, kind) / count).backward()
+        return [p.grad.clone() for p in scorer.parameters() if p.grad is not None]
+
+    whole, split = gradient([idx]), gradient(parts)
+    assert len(whole) == len(split) > 0
+    for a, b in zip(whole, split):
+        assert torch.allclose(a, b, atol=1e-6)

@@ -53,16 +53,45 @@ from .cache_vectors import LayerInputs, cache_info, load_cache
 # ---------------------------------------------------------------------------
 
 
-def _loss(logits: torch.Tensor, Y: torch.Tensor, M: torch.Tensor, kind: str) -> torch.Tensor:
+def _loss_sum(logits: torch.Tensor, Y: torch.Tensor, M: torch.Tensor, kind: str) -> torch.Tensor:
+    """The summed loss of a batch: over its sentences ("bce") or over its
+    docs that have a positive label ("softmax"); see :func:`_loss_count`."""
     if kind == "bce":
         loss = torch.nn.functional.binary_cross_entropy_with_logits(logits, Y, reduction="none")
-        return (loss * M).sum() / M.sum()
+        return (loss * M).sum()
     logp = torch.log_softmax(logits.masked_fill(~M, -1e9), dim=-1)
     mass = (Y * M).sum(-1, keepdim=True)
     target = (Y * M) / mass.clamp(min=1e-6)
     per_doc = -(target * logp).sum(-1)
     has_label = (mass.squeeze(-1) > 0).to(per_doc.dtype)
-    return (per_doc * has_label).sum() / has_label.sum().clamp(min=1.0)
+    return (per_doc * has_label).sum()
+
+
+def _loss_count(labels: Sequence[numpy.ndarray], max_sents: int, kind: str) -> int:
+    """What :func:`_loss_sum` sums over for docs with these labels: the mean
+    loss of a batch is the sum over its parts divided by this, however the
+    batch is split."""
+    if kind == "bce":
+        return sum(min(len(y), max_sents) for y in labels)
+    return sum(1 for y in labels if numpy.asarray(y[:max_sents]).sum() > 0)
+
+
+def _split_by_windows(idx: Sequence[int], inputs: Sequence, max_windows: int) -> List[List[int]]:
+    """Split a batch into parts whose docs have at most ``max_windows``
+    encoder windows together (a doc with more is a part of its own): the top
+    layers' activations grow with the windows of one forward pass, and a
+    batch of long docs would otherwise take gigabytes."""
+    parts: List[List[int]] = []
+    used = 0
+    for i in idx:
+        n = len(inputs[i].wp_lengths) if isinstance(inputs[i], LayerInputs) else 0
+        if parts and used + n <= max_windows:
+            parts[-1].append(i)
+            used += n
+        else:
+            parts.append([i])
+            used = n
+    return parts
 
 
 def _length_buckets(lengths: Sequence[int], batch_size: int, rng: random.Random, pool: int = 50) -> List[List[int]]:
@@ -118,6 +147,7 @@ def train_scorer(
     log_path: Optional[Path] = None,
     on_best: Optional[Callable[[torch.nn.Module, Dict], None]] = None,
     selections: Sequence[SelectionConfig] = (SelectionConfig(),),
+    max_windows: int = 16,
 ) -> Tuple[torch.nn.Module, List[Dict]]:
     """Train ``scorer`` (a :class:`VectorScorer` or :class:`TopLayerScorer`)
     with BCE against ``train_labels`` (hard or soft), evaluating dev ROUGE
@@ -138,7 +168,10 @@ def train_scorer(
     (with the scorer in that state), e.g. to save it, so that a stopped run
     keeps its best model. ``selections``: the selection settings tried at
     each evaluation; the best one counts, and the log entry says which
-    (``entry["selection"]``), e.g. trigram blocking on and off."""
+    (``entry["selection"]``), e.g. trigram blocking on and off.
+    ``max_windows``: with encoder layers, a batch runs through them in parts
+    of at most this many encoder windows (the gradient is the same; peak
+    memory stays bounded however long the batch's docs are)."""
     if loss not in ("bce", "softmax"):
         raise ValueError(Errors.E030.format(value=loss))
     loss_kind = loss
@@ -171,18 +204,20 @@ def train_scorer(
             batches = _length_buckets(lengths, batch_size, rng)
         idx = batches.pop()
         scorer.train()
-        X, M = _pad(scorer.doc_vectors([train_inputs[i] for i in idx]), max_sents)
-        Y = torch.zeros(M.shape)
-        for b, i in enumerate(idx):
-            k = int(M[b].sum())
-            Y[b, :k] = torch.from_numpy(numpy.asarray(train_labels[i][:k], dtype="float32"))
-        loss = _loss(scorer.head(X, M), Y, M, loss_kind)
+        count = max(_loss_count([train_labels[i] for i in idx], max_sents, loss_kind), 1)
         opt.zero_grad()
-        loss.backward()
+        for part in _split_by_windows(idx, train_inputs, max_windows):
+            X, M = _pad(scorer.doc_vectors([train_inputs[i] for i in part]), max_sents)
+            Y = torch.zeros(M.shape)
+            for b, i in enumerate(part):
+                k = int(M[b].sum())
+                Y[b, :k] = torch.from_numpy(numpy.asarray(train_labels[i][:k], dtype="float32"))
+            loss = _loss_sum(scorer.head(X, M), Y, M, loss_kind) / count
+            loss.backward()
+            running += float(loss.detach())
         torch.nn.utils.clip_grad_norm_(scorer.parameters(), 1.0)
         opt.step()
         sched.step()
-        running += float(loss.detach())
         if step % eval_frequency == 0 or step == max_steps:
             state = copy.deepcopy(scorer.state_dict())
             entries = [("step", state)]
