@@ -326,3 +326,18 @@ def test_a_batch_split_by_windows_gives_the_same_gradient(make_nlp, tmp_path, ki
     assert len(whole) == len(split) > 0
     for a, b in zip(whole, split):
         assert torch.allclose(a, b, atol=1e-6)
+
+
+def test_a_spent_time_budget_stops_training_before_the_next_evaluation(nlp, tmp_path):
+    """The step that spends the time budget is evaluated and is the last one,
+    however far away the next regular evaluation is (a slow first epoch must
+    not overrun the budget)."""
+    gold = _gold_file(tmp_path, _rows(8))
+    cache_sentence_vectors(nlp, gold, tmp_path / "cache")
+    dev = DevSet(tmp_path / "cache", gold)
+    loaded = load_cache(tmp_path / "cache")
+    head = make_head_module(head_config(nlp), loaded.vecs[0].shape[1])
+    labels = [x.astype("float32") for x in loaded.labels]
+    _, log = train_head(head, loaded.vecs, labels, dev, max_steps=1000, eval_frequency=500, batch_size=4,
+                        warmup_steps=1, max_minutes=1e-6)
+    assert [entry["step"] for entry in log] == [1]

@@ -218,7 +218,10 @@ def train_scorer(
         torch.nn.utils.clip_grad_norm_(scorer.parameters(), 1.0)
         opt.step()
         sched.step()
-        if step % eval_frequency == 0 or step == max_steps:
+        # With a time budget, the step that spends it is evaluated (and is the
+        # last), however far the next regular evaluation is.
+        out_of_time = deadline is not None and time.time() >= deadline
+        if step % eval_frequency == 0 or step == max_steps or out_of_time:
             state = copy.deepcopy(scorer.state_dict())
             entries = [("step", state)]
             if average_last > 1:
