@@ -11,7 +11,7 @@ import torch
 from spacy.tokens import DocBin
 
 from spacy_bertsum.architectures import get_head_module, make_head_module
-from spacy_bertsum.cli.cache_vectors import cache_sentence_vectors, load_cache
+from spacy_bertsum.cli.cache_vectors import cache_sentence_vectors, load_cache, read_docs, source_features
 from spacy_bertsum.cli.train_head import (
     DevSet,
     TopLayerScorer,
@@ -109,7 +109,8 @@ def test_cached_features_give_the_pipeline_scores(nlp, tmp_path):
     cache gets from the .spacy docs are those the model computes itself."""
     gold = gold_file(tmp_path, gold_rows(8))
     cache_sentence_vectors(nlp, gold, tmp_path / "cache", layer_inputs=1)
-    cache = load_cache(tmp_path / "cache", layer_inputs=True).with_lexical_features(gold, nlp.vocab)
+    cache = load_cache(tmp_path / "cache", layer_inputs=True)
+    cache = cache.with_features(source_features(read_docs(gold, nlp.vocab), cache.index))
     assert cache.vecs[0].shape[1] == cache.layers[0].vecs.shape[1] + N_LEXICAL_FEATURES
     dev = DevSet(tmp_path / "cache", gold, lexical_features=True, vocab=nlp.vocab)
     cfg = dict(head_config(nlp), lexical_features=True)

@@ -7,7 +7,6 @@ from typing import Dict, List, Optional, Sequence, Tuple
 
 import numpy
 import torch
-from spacy.tokens import DocBin
 from spacy.vocab import Vocab
 
 from ..inter_sentence import InterSentenceEncoder
@@ -15,7 +14,7 @@ from ..scorer import ROUGE_TYPES, rouge_f
 from ..selection import SelectionConfig, lead, select_sentences
 from ..significance import paired_bootstrap
 from ..util import FIELDS_KEY, get_reference
-from .cache_vectors import load_cache
+from .cache_vectors import load_cache, read_docs, source_features
 from .evaluate import late_share
 
 
@@ -47,16 +46,20 @@ class DevSet:
         each doc's group (e.g. ``text_form``: LOWERCASED or RAW).
         lexical_features: append each sentence's lexical features to its
         cached vector (for a head with ``lexical_features``; see
-        ``Cache.with_lexical_features``). vocab: to read the docs with (its
-        language's stop words count for the features); default English."""
+        ``Cache.with_features``); they are kept in ``self.features`` for
+        other inputs of the same docs (e.g. their layer inputs). vocab: to
+        read the docs with (its language's stop words count for the
+        features); default English."""
         import spacy
 
         vocab = vocab if vocab is not None else spacy.blank("en").vocab
         cache = load_cache(cache_dir)
+        all_docs = read_docs(docbin_path, vocab)
+        self.features: Optional[List[numpy.ndarray]] = None
         if lexical_features:
-            cache = cache.with_lexical_features(docbin_path, vocab, block_size)
+            self.features = source_features(all_docs, cache.index, block_size)
+            cache = cache.with_features(self.features)
         self.vecs, labels, index = cache.vecs, cache.labels, cache.index
-        all_docs = list(DocBin().from_disk(docbin_path).get_docs(vocab))
         self.docs: List[DevDoc] = []
         for i, lab in zip(index, labels):
             doc = all_docs[i]

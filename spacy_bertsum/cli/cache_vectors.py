@@ -209,7 +209,7 @@ def cache_sentence_vectors(
     sentence vectors only). Returns the number of docs in the cache."""
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
-    docs = list(DocBin().from_disk(docbin_path).get_docs(nlp.vocab))
+    docs = read_docs(docbin_path, nlp.vocab)
     wanted = list(range(len(docs))) if indices is None else sorted(set(indices))
     info = {
         "source": str(docbin_path),
@@ -292,18 +292,28 @@ class Cache:
         layers = None if self.layers is None else self.layers[:n]
         return Cache(self.vecs[:n], self.labels[:n], self.soft[:n], self.index[:n], layers)
 
-    def with_lexical_features(self, docbin_path: Path, vocab: Vocab, block_size: int = 128) -> "Cache":
-        """A copy whose sentence vectors (and layer inputs) carry each
-        sentence's lexical features (``spacy_bertsum.features``) as extra
-        columns: the inputs of a head with ``lexical_features``.
-        ``docbin_path``: the ``.spacy`` file the cache was made from."""
-        docs = list(DocBin().from_disk(docbin_path).get_docs(vocab))
-        feats = [lexical_features(docs[i], block_size) for i in self.index]
-        vecs = [numpy.hstack([v.astype("float32"), f]) for v, f in zip(self.vecs, feats)]
+    def with_features(self, features: Sequence[numpy.ndarray]) -> "Cache":
+        """A copy whose sentence vectors (and layer inputs) carry ``features``
+        (one ``(n_sents, k)`` array per doc, e.g. from :func:`source_features`)
+        as extra columns: the inputs of a head with ``lexical_features``."""
+        vecs = [numpy.hstack([v.astype("float32"), f]) for v, f in zip(self.vecs, features)]
         layers = None
         if self.layers is not None:
-            layers = [replace(x, features=f) for x, f in zip(self.layers, feats)]
+            layers = [replace(x, features=f) for x, f in zip(self.layers, features)]
         return Cache(vecs, self.labels, self.soft, self.index, layers)
+
+
+def source_features(docs: Sequence[Doc], index: Sequence[int], block_size: int = 128) -> List[numpy.ndarray]:
+    """The lexical features (``spacy_bertsum.features``) of the docs of a
+    cache: ``docs`` are those of the ``.spacy`` file it was made from,
+    ``index`` the cache's ``index``."""
+    return [lexical_features(docs[i], block_size) for i in index]
+
+
+def read_docs(docbin_path: Path, vocab: Vocab) -> List[Doc]:
+    """The docs of a ``.spacy`` file, read with ``vocab`` (whose language's
+    stop words the lexical features use)."""
+    return list(DocBin().from_disk(docbin_path).get_docs(vocab))
 
 
 def cache_info(cache_dir: Path) -> Dict:

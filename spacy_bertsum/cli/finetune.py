@@ -36,7 +36,7 @@ from ..errors import Errors
 from ..loading import load_model
 from ..selection import SelectionConfig
 from ._util import app
-from .cache_vectors import cache_sentence_vectors, load_cache
+from .cache_vectors import cache_sentence_vectors, load_cache, read_docs, source_features
 from .convert import convert
 from .train_head import (
     DevSet,
@@ -141,7 +141,8 @@ def finetune(
     def load(name: str):
         part = load_cache(cache / name, layer_inputs=bool(top_layers))
         if lexical_features:
-            part = part.with_lexical_features(corpus / f"{name}.spacy", nlp.vocab, hcfg["block_size"])
+            docs = read_docs(corpus / f"{name}.spacy", nlp.vocab)
+            part = part.with_features(source_features(docs, part.index, hcfg["block_size"]))
         return part
 
     parts = [load(name) for name in ("train", "mix") if name in sizes]
@@ -150,7 +151,10 @@ def finetune(
     dev = DevSet(cache / "dev", corpus / "dev.spacy", lexical_features=lexical_features,
                  block_size=hcfg["block_size"], vocab=nlp.vocab)
     scorer = build_scorer(nlp, head, top_layers)
-    dev_inputs = load("dev").layers if top_layers else None
+    dev_inputs = None
+    if top_layers:
+        dev_layers = load_cache(cache / "dev", layer_inputs=True)
+        dev_inputs = (dev_layers.with_features(dev.features) if lexical_features else dev_layers).layers
     if dev_inputs is not None:
         dev.vecs = scorer_vectors(scorer, dev_inputs)
     start_dev = evaluate_head(scorer.head, dev)

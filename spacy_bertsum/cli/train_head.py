@@ -45,7 +45,7 @@ from ._scorers import (  # noqa: F401  (part of this module's API)
     top_encoder_layers,
 )
 from ._util import app
-from .cache_vectors import LayerInputs, cache_info, load_cache
+from .cache_vectors import LayerInputs, cache_info, load_cache, read_docs, source_features
 
 
 # ---------------------------------------------------------------------------
@@ -319,7 +319,8 @@ def train_head_from_config(config_path: Path, output: Path, overrides: Dict = {}
         raise ValueError(Errors.E028.format(path=paths["train_cache"]))
     width = cache.vecs[0].shape[1]
     if lexical:
-        cache = cache.with_lexical_features(_cache_source(Path(paths["train_cache"])), nlp.vocab, hcfg["block_size"])
+        docs = read_docs(_cache_source(Path(paths["train_cache"])), nlp.vocab)
+        cache = cache.with_features(source_features(docs, cache.index, hcfg["block_size"]))
     limit = tcfg.pop("max_train_docs")
     cache = cache.head(limit) if limit else cache
     label_kind = tcfg.pop("labels")
@@ -338,7 +339,7 @@ def train_head_from_config(config_path: Path, output: Path, overrides: Dict = {}
     if top_layers:
         dev_cache = load_cache(Path(paths["dev_cache"]), layer_inputs=True)
         if lexical:
-            dev_cache = dev_cache.with_lexical_features(Path(paths["dev"]), nlp.vocab, hcfg["block_size"])
+            dev_cache = dev_cache.with_features(dev.features)
         dev_inputs = dev_cache.layers
         train_inputs: Sequence = cache.layers  # type: ignore[assignment]
         what = f"the head and the top {top_layers} encoder layers"
