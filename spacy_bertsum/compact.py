@@ -17,7 +17,7 @@ Files written into the component directory:
 import hashlib
 import json
 from pathlib import Path
-from typing import Dict, List
+from typing import Collection, Dict, List, Optional
 
 import torch
 from safetensors import SafetensorError
@@ -44,13 +44,15 @@ def base_fingerprint(model: Model) -> str:
     return params_digest(model, trained=False)
 
 
-def params_digest(model: Model, *, trained: bool, salt: str = "") -> str:
+def params_digest(model: Model, *, trained: Optional[bool], salt: str = "", skip: Collection[str] = ()) -> str:
     """sha256 (after ``salt``) over the names and float32 values of the encoder
-    parameters that training changes (``trained``) or leaves unchanged."""
+    parameters that training changes (``trained``), leaves unchanged (not
+    ``trained``) or all of them (``trained`` None), except those in ``skip``."""
     names = set(trained_param_names(model))
+    skip = set(skip)
     digest = hashlib.sha256(salt.encode("utf8"))
     for name, param in get_hf_model(model).named_parameters():
-        if (name in names) != trained:
+        if (trained is not None and (name in names) != trained) or name in skip:
             continue
         digest.update(name.encode("utf8"))
         digest.update(param.detach().to(torch.float32).cpu().contiguous().numpy().tobytes())

@@ -242,13 +242,25 @@ class Errors(metaclass=ErrorsWithCodes):
     )
     E034 = (
         "The cache in {path} holds no layer inputs. Make it with "
-        "`cache-vectors ... --layer-inputs N` (N at least [training] top_layers) "
+        "`cache-vectors ... --layer-inputs N` (N = [training] top_layers) "
         "to train encoder layers, or set [training] top_layers = 0."
+    )
+    E076 = (
+        "The cache in {path} holds what the top {cached} encoder layers receive, "
+        "but [training] top_layers = {top_layers}: those layers would get the "
+        "inputs of other layers. Set top_layers = {cached}, or cache again with "
+        "`cache-vectors ... --layer-inputs {top_layers}`."
+    )
+    E077 = (
+        "[training] attention_dropout must be null (the encoder's own) or "
+        "between 0 and 1, not {value}."
     )
     E035 = (
         "The cache in {path} was made by another encoder than the base pipeline "
         "{base}'s: its vectors do not belong to this model. Cache again with "
-        "`cache-vectors {base} ...`, or use the pipeline that made it as base."
+        "`cache-vectors {base} ...`, or use the pipeline that made it as base "
+        "(or, to continue training top layers, a model-best trained on the "
+        "cache: only the layers below them must match)."
     )
     E036 = (
         "[training] top_layers = {top_layers} is more than {what} ({limit}). "

@@ -131,6 +131,13 @@ def test_paired_differences_late_picks_and_groups(nlp, tmp_path):
     lead_r1 = [rouge_f([s.text.strip() for s in list(d.sents)[:3]], [r["highlights"][0]])["rouge1"]
                for d, r in zip(docs, rows) if r["text_form"] == "RAW x"]
     assert raw["rouge"]["lead3"]["rouge1"] == pytest.approx(_mean(lead_r1))
+    # Mean summary lengths in words, overall and per group, references included.
+    lead_words = [sum(len(s.text.split()) for s in list(d.sents)[:3]) for d in docs]
+    assert result["mean_words"]["lead3"] == pytest.approx(_mean(lead_words) / 100, abs=0.05)
+    assert result["mean_words"]["reference"] == pytest.approx(_mean([len(r["highlights"][0].split()) for r in rows]) / 100, abs=0.05)
+    raw_idx = [i for i, r in enumerate(rows) if r["text_form"] == "RAW x"]
+    assert raw["mean_words"]["lead3"] == pytest.approx(_mean([lead_words[i] for i in raw_idx]) / 100, abs=0.05)
+    assert raw["mean_words"]["lead3"] != result["mean_words"]["lead3"]
 
 
 def test_show_strips_terminal_escapes(nlp, tmp_path):

@@ -15,6 +15,7 @@ from spacy_bertsum.cli.split_dev import split_dev
 from spacy_bertsum.cli.train_head import (
     DevSet,
     TopLayerScorer,
+    build_scorer,
     evaluate_head,
     head_config,
     install_head,
@@ -259,8 +260,11 @@ def test_trained_top_layers_are_saved_with_the_pipeline(nlp, tmp_path):
 
 def test_train_head_command_checks_caches_and_layers(make_nlp, tmp_path):
     """`train-head` refuses a cache made by another encoder (E035), top layers
-    from a cache without layer inputs (E034) and more top layers than the
-    base's compact save stores (E036); with a layer cache it trains them."""
+    from a cache without layer inputs (E034) or with the inputs of another
+    number of layers (E076), more top layers than the base's compact save
+    stores (E036) and an attention dropout outside [0, 1) (E077); with a
+    layer cache it trains them, and a run continues from its own model-best
+    on the same cache."""
     from typer.testing import CliRunner
 
     from spacy_bertsum.cli import app
@@ -270,19 +274,25 @@ def test_train_head_command_checks_caches_and_layers(make_nlp, tmp_path):
     gold = _gold_file(tmp_path, _rows(8))
     nlp.to_disk(tmp_path / "base")
     cache_sentence_vectors(nlp, gold, tmp_path / "plain")
-    cache_sentence_vectors(nlp, gold, tmp_path / "layers", layer_inputs=2)
+    cache_sentence_vectors(nlp, gold, tmp_path / "layers2", layer_inputs=2)
+    cache_sentence_vectors(nlp, gold, tmp_path / "layers", layer_inputs=1)
     common = [
-        str(Path(__file__).parent.parent / "configs" / "head" / "cnndm.cfg"), "--output", str(tmp_path / "out"),
-        "--paths.base", str(tmp_path / "base"), "--paths.dev", str(gold),
+        str(Path(__file__).parent.parent / "configs" / "head" / "cnndm.cfg"),
+        "--paths.dev", str(gold),
         "--training.max_steps", "4", "--training.eval_frequency", "2", "--training.batch_size", "4",
     ]
     caches = lambda name: ["--paths.train_cache", str(tmp_path / name), "--paths.dev_cache", str(tmp_path / name)]
-    run = lambda *args: CliRunner().invoke(app, ["train-head", *common, *args])
+    run = lambda *args, base="base", out="out": CliRunner().invoke(
+        app, ["train-head", *common, "--paths.base", str(tmp_path / base), "--output", str(tmp_path / out), *args])
     result = run(*caches("plain"), "--training.top_layers", "1")
     assert result.exit_code == 1 and "E034" in result.output
-    result = run(*caches("layers"), "--training.top_layers", "2")
+    result = run(*caches("layers2"), "--training.top_layers", "1")
+    assert result.exit_code == 1 and "E076" in result.output
+    result = run(*caches("layers2"), "--training.top_layers", "2")
     assert result.exit_code == 1 and "E036" in result.output
-    result = run(*caches("layers"), "--training.top_layers", "1")
+    result = run(*caches("layers"), "--training.top_layers", "1", "--training.attention_dropout", "1.5")
+    assert result.exit_code == 1 and "E077" in result.output
+    result = run(*caches("layers"), "--training.top_layers", "1", "--training.attention_dropout", "0.0")
     assert result.exit_code == 0, result.output
     trained = spacy.load(tmp_path / "out" / "model-best")
     assert get_sent_scores(trained(TEXTS[0]))
@@ -290,6 +300,30 @@ def test_train_head_command_checks_caches_and_layers(make_nlp, tmp_path):
     cache_sentence_vectors(trained, gold, tmp_path / "other")
     result = run(*caches("other"))
     assert result.exit_code == 1 and "E035" in result.output
+    # The trained top layer's sentence vectors are not the cache's any more, but
+    # its inputs are: a second stage continues from model-best on the same cache.
+    result = run(*caches("layers"), base="out/model-best")
+    assert result.exit_code == 1 and "E035" in result.output
+    result = run(*caches("layers"), "--training.top_layers", "1", "--training.init_from_base", "true",
+                 base="out/model-best", out="stage2")
+    assert result.exit_code == 0, result.output
+    assert (tmp_path / "stage2" / "model-best").exists()
+
+
+def test_attention_dropout_is_set_on_the_trained_layers(nlp):
+    """build_scorer sets the attention dropout of the copied top layers (and
+    of no other dropout), leaving the pipeline's own layers as they were."""
+    head = get_head_module(nlp.get_pipe("bertsum").model)
+    scorer = build_scorer(nlp, head, 2, attention_dropout=0.0)
+    attention = [m for layer in scorer.layers for m in layer.modules() if hasattr(m, "dropout_prob")]
+    assert len(attention) == 2 and all(m.dropout_prob == 0.0 and m.dropout.p == 0.0 for m in attention)
+    others = [m for layer in scorer.layers for m in layer.modules()
+              if isinstance(m, torch.nn.Dropout) and all(m is not a.dropout for a in attention)]
+    assert others and all(m.p > 0 for m in others)
+    own = [m for layer in top_encoder_layers(nlp, 2) for m in layer.modules() if hasattr(m, "dropout_prob")]
+    assert all(m.dropout_prob > 0 for m in own)
+    unchanged = build_scorer(nlp, head, 2)
+    assert all(m.dropout_prob == own[0].dropout_prob for layer in unchanged.layers for m in layer.modules() if hasattr(m, "dropout_prob"))
 
 
 @pytest.mark.parametrize("kind", ["bce", "softmax"])

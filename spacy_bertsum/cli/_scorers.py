@@ -3,7 +3,7 @@ sentence vectors, or with copies of the top encoder layers on cached layer
 inputs; and putting what was trained back into a pipeline."""
 import copy
 from pathlib import Path
-from typing import Dict, List, Sequence, Tuple
+from typing import Dict, List, Optional, Sequence, Tuple
 
 import numpy
 import torch
@@ -129,12 +129,35 @@ def install_layers(nlp, trained: Sequence[torch.nn.Module], pipe_name: str = "be
         layer.load_state_dict(new.state_dict())
 
 
-def build_scorer(nlp, head: InterSentenceEncoder, top_layers: int) -> torch.nn.Module:
+def build_scorer(nlp, head: InterSentenceEncoder, top_layers: int, attention_dropout: Optional[float] = None) -> torch.nn.Module:
     """What training changes: ``head`` alone on cached sentence vectors
-    (``top_layers`` 0), or with copies of ``nlp``'s top encoder layers."""
+    (``top_layers`` 0), or with copies of ``nlp``'s top encoder layers, whose
+    attention dropout is set to ``attention_dropout`` unless None (see
+    :func:`set_attention_dropout`)."""
     if top_layers:
-        return TopLayerScorer([copy.deepcopy(layer) for layer in top_encoder_layers(nlp, top_layers)], head)
+        layers = [copy.deepcopy(layer) for layer in top_encoder_layers(nlp, top_layers)]
+        if attention_dropout is not None:
+            set_attention_dropout(layers, attention_dropout)
+        return TopLayerScorer(layers, head)
     return VectorScorer(head)
+
+
+def set_attention_dropout(layers: Sequence[torch.nn.Module], p: float) -> int:
+    """Set the dropout on the attention probabilities of Hugging Face
+    Transformer ``layers`` (BERT-style self-attention: ``dropout_prob`` of the
+    SDPA module, the ``dropout`` of the eager one) to ``p``; returns how many
+    attention modules were changed. With 0, torch's SDPA takes its fused
+    (flash) kernel in training on a CPU too, instead of materializing the
+    attention matrix and its dropout mask: about half the time of a training
+    step of two MiniLM layers (docs/benchmarks.md)."""
+    changed = 0
+    for layer in layers:
+        for module in layer.modules():
+            if hasattr(module, "dropout_prob") and isinstance(getattr(module, "dropout", None), torch.nn.Dropout):
+                module.dropout_prob = p
+                module.dropout.p = p
+                changed += 1
+    return changed
 
 
 def save_scorer(nlp, scorer: torch.nn.Module, head_settings: Dict, path: Path) -> None:

@@ -52,7 +52,7 @@ from spacy.tokens import Doc, DocBin
 from spacy.vocab import Vocab
 from wasabi import msg
 
-from ..architectures import get_encoder_layers, get_window_size
+from ..architectures import get_encoder_layers, get_hf_model, get_window_size
 from ..long_docs import encode_sentences, encoder_pieces, piece_calls, piece_doc
 from ..errors import Errors
 from ..features import lexical_features
@@ -191,6 +191,19 @@ def encoder_digest(nlp: Language, pipe_name: str = "bertsum") -> str:
     return params_digest(model, trained=True, salt=str(model.get_ref("encoder").attrs["encoder_name"]))
 
 
+def inputs_digest(nlp: Language, top_layers: int, pipe_name: str = "bertsum") -> str:
+    """sha256 over the encoder's name and all its parameters except those of
+    the top ``top_layers`` layers: what made the layer inputs of a cache. A
+    pipeline whose top layers were trained on the cache since (a run that
+    continues from its own model-best) still has the same digest."""
+    from ..compact import params_digest
+
+    model = nlp.get_pipe(pipe_name).model
+    top = {id(p) for layer in list(get_encoder_layers(model))[-top_layers:] for p in layer.parameters()}
+    skip = [name for name, p in get_hf_model(model).named_parameters() if id(p) in top]
+    return params_digest(model, trained=None, salt=str(model.get_ref("encoder").attrs["encoder_name"]), skip=skip)
+
+
 def cache_sentence_vectors(
     nlp: Language,
     docbin_path: Path,
@@ -218,6 +231,8 @@ def cache_sentence_vectors(
         "encoder": encoder_digest(nlp, pipe_name),
         "layer_inputs": layer_inputs,
     }
+    if layer_inputs:
+        info["inputs_encoder"] = inputs_digest(nlp, layer_inputs, pipe_name)
     info_path = out_dir / "cache.json"
     if info_path.exists() and any(out_dir.glob("shard-*[0-9].npz")):
         # Shards of another model, data or shard size must not be continued.

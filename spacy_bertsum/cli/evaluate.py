@@ -199,7 +199,7 @@ def evaluate(
     progress.close()
     seconds = time.perf_counter() - start
     result = {
-        **_summary(rows, picks),
+        **_summary(rows, picks, summary_words),
         "n_docs": rows["model"].n,
         "n_skipped_no_reference": n_skipped,
         "n_longer_than_window": n_long,
@@ -213,15 +213,23 @@ def evaluate(
     if by is not None:
         result["by"] = by
         result["groups"] = {
-            value: _summary(rows, picks, [i for i, g in enumerate(group_of) if g == value])
+            value: _summary(rows, picks, summary_words, [i for i, g in enumerate(group_of) if g == value])
             for value in sorted(set(group_of))
         }
     return result
 
 
-def _summary(rows: Dict[str, RougeTotals], picks: Dict[str, List[List[int]]], idx: Optional[List[int]] = None) -> Dict:
-    """ROUGE means, paired differences to Lead-3 and late-pick shares of the
-    systems on the docs ``idx`` (all when None)."""
+def _summary(
+    rows: Dict[str, RougeTotals],
+    picks: Dict[str, List[List[int]]],
+    summary_words: Dict[str, List[int]],
+    idx: Optional[List[int]] = None,
+) -> Dict:
+    """ROUGE means, paired differences to Lead-3, late-pick shares and mean
+    summary lengths in words (``mean_words``, with the references') of the
+    systems on the docs ``idx`` (all when None). ROUGE F1 depends on length:
+    where the references are much shorter than three sentences (CNN's
+    highlights), a shorter summary gains F1 without being better."""
     # A system scored on fewer docs (the oracle, where some gold docs have no
     # oracle spans) has no per-doc pairing: its mean is shown overall only.
     n_all = rows["model"].n
@@ -235,6 +243,10 @@ def _summary(rows: Dict[str, RougeTotals], picks: Dict[str, List[List[int]]], id
     out["late_share"] = {
         name: round(late_share(picks[name] if idx is None else [picks[name][i] for i in idx]), 4)
         for name in present
+    }
+    out["mean_words"] = {
+        name: round(sum(words[i] for i in idx) / max(len(idx), 1) if idx is not None else sum(words) / max(len(words), 1), 1)
+        for name, words in summary_words.items() if words and (name in present or name == "reference")
     }
     return out
 
@@ -253,11 +265,15 @@ def _rows(result: Dict) -> List[List[str]]:
         diff = result.get("vs_lead3", {}).get(system)
         row += [f"{diff[n][0]:+.2f} [{diff[n][1]:+.2f}, {diff[n][2]:+.2f}]" for n in ROUGE_TYPES[:2]] if diff else ["", ""]
         row.append(f"{100 * result['late_share'][system]:.1f}%" if "late_share" in result else "")
+        words = result.get("mean_words", {}).get(system)
+        row.append(f"{words:.1f}" if words is not None else "")
         rows.append(row)
+    if "reference" in result.get("mean_words", {}):
+        rows.append(["reference"] + [""] * (len(TABLE_HEADER) - 2) + [f"{result['mean_words']['reference']:.1f}"])
     return rows
 
 
-TABLE_HEADER = ["system", "ROUGE-1", "ROUGE-2", "ROUGE-Lsum", "R1 - Lead-3 [95% CI]", "R2 - Lead-3 [95% CI]", f"picks at {LATE_POSITION}+"]
+TABLE_HEADER = ["system", "ROUGE-1", "ROUGE-2", "ROUGE-Lsum", "R1 - Lead-3 [95% CI]", "R2 - Lead-3 [95% CI]", f"picks at {LATE_POSITION}+", "words"]
 
 
 def print_table(result: Dict) -> None:

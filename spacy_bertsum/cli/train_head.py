@@ -45,7 +45,7 @@ from ._scorers import (  # noqa: F401  (part of this module's API)
     top_encoder_layers,
 )
 from ._util import app
-from .cache_vectors import LayerInputs, cache_info, load_cache, read_docs, source_features
+from .cache_vectors import LayerInputs, cache_info, inputs_digest, load_cache, read_docs, source_features
 
 
 # ---------------------------------------------------------------------------
@@ -300,12 +300,22 @@ def train_head_from_config(config_path: Path, output: Path, overrides: Dict = {}
     nlp = load_model(paths["base"])
     model = nlp.get_pipe("bertsum").model
     digest = encoder_digest(nlp)
+    # Training top layers, the base may be a model-best trained on these caches
+    # before (a run continued in stages): then only what lies below those
+    # layers must be the encoder that made the caches.
+    below = inputs_digest(nlp, top_layers) if top_layers else None
     for key in ("train_cache", "dev_cache"):
-        made_by = cache_info(Path(paths[key])).get("encoder")
-        if made_by is not None and made_by != digest:
-            raise ValueError(Errors.E035.format(path=paths[key], base=paths["base"]))
-        if top_layers and cache_info(Path(paths[key])).get("layer_inputs", 0) < top_layers:
+        info = cache_info(Path(paths[key]))
+        if top_layers and not info.get("layer_inputs"):
             raise ValueError(Errors.E034.format(path=paths[key]))
+        if top_layers and info["layer_inputs"] != top_layers:
+            raise ValueError(Errors.E076.format(path=paths[key], cached=info["layer_inputs"], top_layers=top_layers))
+        made_by = info.get("encoder")
+        if made_by is not None and made_by != digest and (below is None or info.get("inputs_encoder") != below):
+            raise ValueError(Errors.E035.format(path=paths[key], base=paths["base"]))
+    attention_dropout = tcfg.pop("attention_dropout", None)
+    if attention_dropout is not None and not 0.0 <= attention_dropout < 1.0:
+        raise ValueError(Errors.E077.format(value=attention_dropout))
     trainable = model.get_ref("encoder").attrs["trainable_layers"]
     if top_layers and 0 <= trainable < top_layers:
         raise ValueError(Errors.E036.format(
@@ -335,7 +345,7 @@ def train_head_from_config(config_path: Path, output: Path, overrides: Dict = {}
             raise ValueError(Errors.E032.format(base=paths["base"], base_cfg=head_config(nlp), cfg=hcfg)) from err
     log_path = output / "log.jsonl"
     log_path.unlink(missing_ok=True)
-    scorer = build_scorer(nlp, head, top_layers)
+    scorer = build_scorer(nlp, head, top_layers, attention_dropout=attention_dropout)
     if top_layers:
         dev_cache = load_cache(Path(paths["dev_cache"]), layer_inputs=True)
         if lexical:
