@@ -148,8 +148,8 @@ def set_attention_dropout(layers: Sequence[torch.nn.Module], p: float) -> int:
     SDPA module, the ``dropout`` of the eager one) to ``p``; returns how many
     attention modules were changed. With 0, torch's SDPA takes its fused
     (flash) kernel in training on a CPU too, instead of materializing the
-    attention matrix and its dropout mask: about half the time of a training
-    step of two MiniLM layers (docs/benchmarks.md)."""
+    attention matrix and its dropout mask: a faster training step
+    (``docs/experiments/top_step_speed.py``; docs/benchmarks.md)."""
     changed = 0
     for layer in layers:
         for module in layer.modules():

@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Dict, Iterable, Iterator, List, Optional, Tuple, Union
 
+import numpy
 import typer
 from spacy.language import Language
 from spacy.tokens import Doc, DocBin
@@ -245,8 +246,9 @@ def _summary(
         for name in present
     }
     out["mean_words"] = {
-        name: round(sum(words[i] for i in idx) / max(len(idx), 1) if idx is not None else sum(words) / max(len(words), 1), 1)
-        for name, words in summary_words.items() if words and (name in present or name == "reference")
+        name: round(float(numpy.mean(words if idx is None else [words[i] for i in idx])), 1)
+        for name, words in summary_words.items()
+        if words and (idx is None or idx) and (name in present or name == "reference")
     }
     return out
 
