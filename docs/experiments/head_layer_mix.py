@@ -25,22 +25,16 @@ out_dir = Path(sys.argv[1]); out_dir.mkdir(parents=True, exist_ok=True)
 torch.set_num_threads(1)
 W = 384
 def l4(cache_dir, pkl):
+    """The layer-4 sentence vectors of a cache: its cached layer inputs,
+    pooled per sentence as the pipeline pools the encoder output."""
     pkl = Path(pkl)
     if pkl.exists():
         return pickle.loads(pkl.read_bytes())
-    out = []
-    for shard in sorted(Path(cache_dir).glob("shard-*[0-9].npz")):
-        data = numpy.load(shard)
-        lengths = data["lengths"]
-        win_b = numpy.cumsum(data["n_windows"])[:-1]
-        wpl = numpy.split(data["wp_lengths"], win_b)
-        wp = numpy.split(data["wp"], numpy.cumsum([x.sum() for x in wpl])[:-1])
-        pb = numpy.cumsum(data["n_pool"])[:-1]
-        P = [numpy.split(data[k], pb) for k in ("pool_wp", "pool_sent", "pool_w")]
-        for d, n in enumerate(lengths):
-            v = pool_sentences(wp[d].astype("float32"), P[0][d], P[1][d], P[2][d], int(n))
-            out.append(v.astype("float16"))
-        print(shard, len(out), flush=True)
+    out = [
+        pool_sentences(x.wp.astype("float32"), x.pool_wp, x.pool_sent, x.pool_w, len(x.vecs)).astype("float16")
+        for x in load_cache(Path(cache_dir), layer_inputs=True).layers
+    ]
+    pkl.parent.mkdir(parents=True, exist_ok=True)
     pkl.write_bytes(pickle.dumps(out))
     return out
 t0 = time.time()
