@@ -54,7 +54,7 @@ def version():
 
 def check_meta(meta, version):
     assert meta["name"] == NAME and meta["lang"] == "en" and meta["version"] == version
-    assert meta["pipeline"] == ["sentencizer", "bertsum"]
+    assert meta["pipeline"] == ["sentencizer", "quote_boundaries", "bertsum"]
     assert meta["license"] == "MIT"
     assert [s["name"] for s in meta["sources"]] == ["all-MiniLM-L6-v2", "CNN/DailyMail (See et al. 2017)"]
     assert meta["sources"][0]["license"] == "Apache-2.0"
@@ -152,7 +152,7 @@ def test_wheel_installs_and_loads_offline(wheel, tmp_path):
     assert result.returncode == 0, result.stderr[-3000:]
     out = json.loads(result.stdout.strip().splitlines()[-1])
     assert Path(out["path"]).is_relative_to(target)  # the installed package, not the shipped copy
-    assert out["name"] == NAME and out["pipes"] == ["sentencizer", "bertsum"]
+    assert out["name"] == NAME and out["pipes"] == ["sentencizer", "quote_boundaries", "bertsum"]
     assert out["resolved"] == PACKAGE  # spacy_bertsum's resolution order: an installed package by name
     # the same model as the shipped copy
     doc = spacy_bertsum.load()(NEWS)

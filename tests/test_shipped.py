@@ -55,7 +55,7 @@ def test_loads_offline_in_a_fresh_process():
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, timeout=300)
     assert result.returncode == 0, result.stderr[-2000:]
     out = json.loads(result.stdout.strip().splitlines()[-1])
-    assert out["pipes"] == ["sentencizer", "bertsum"]
+    assert out["pipes"] == ["sentencizer", "quote_boundaries", "bertsum"]
     assert out["summary"]
 
 

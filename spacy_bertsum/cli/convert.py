@@ -67,7 +67,8 @@ class ConvertStats:
 def load_segmenter(nlp_name_or_pipeline: Union[str, Path, Language] = "sentencizer") -> Language:
     """The pipeline that segments articles into sentences.
 
-    ``"sentencizer"``: ``spacy.blank("en")`` plus the rule-based ``sentencizer``.
+    ``"sentencizer"``: ``spacy.blank("en")`` plus the rule-based ``sentencizer``
+    and ``quote_boundaries``, the segmentation of the shipped pipeline.
     A ``Language`` is used as is; anything else is passed to ``spacy.load``.
     Raises ValueError (E073) if the pipeline does not set sentence boundaries.
     """
@@ -76,6 +77,7 @@ def load_segmenter(nlp_name_or_pipeline: Union[str, Path, Language] = "sentenciz
     elif str(nlp_name_or_pipeline) == "sentencizer":
         nlp = spacy.blank("en")
         nlp.add_pipe("sentencizer")
+        nlp.add_pipe("quote_boundaries")
     else:
         nlp = spacy.load(nlp_name_or_pipeline)
     probe = nlp("This is a first sentence. And this is a second one.")
@@ -258,7 +260,7 @@ def convert_cli(
     text_field: str = typer.Option("article", "--text-field", help="Field with the document text"),
     summary_field: str = typer.Option("highlights", "--summary-field", help="Field with the reference summary (list of sentences or a string)"),
     id_field: str = typer.Option("id", "--id-field", help="Optional field with a document id"),
-    segmenter: str = typer.Option("sentencizer", "--segmenter", help="'sentencizer' (rule-based) or a spaCy pipeline name/path that sets sentences"),
+    segmenter: str = typer.Option("sentencizer", "--segmenter", help="'sentencizer' (rule-based, opening quotes moved as the shipped pipeline does) or a spaCy pipeline name/path that sets sentences"),
     max_oracle_sents: int = typer.Option(3, "--max-oracle-sents", help="Most sentences in the greedy ROUGE oracle"),
     limit: int = typer.Option(0, "--limit", min=0, help="Write at most this many docs (0: all)"),
     n_process: int = typer.Option(1, "--n-process", help="Processes for sentence segmentation"),
