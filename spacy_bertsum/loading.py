@@ -40,7 +40,7 @@ def pipeline_path(name: str = DEFAULT_PIPELINE) -> Path:
 
 
 def load(name: str = DEFAULT_PIPELINE, **kwargs) -> Language:
-    """Load a pipeline shipped with spacy-bertsum (sentencizer + bertsum),
+    """Load a pipeline shipped with spacy-bertsum (sentencizer, quote_boundaries, bertsum),
     offline. Keyword arguments go to ``spacy.load`` (e.g. ``exclude``)."""
     return spacy.load(pipeline_path(name), **kwargs)
 
