@@ -10,7 +10,7 @@ In the raw CNN/DailyMail rows of our validation selection set 14% of the
 sentences end that way (docs/benchmarks.md). The ``quote_boundaries`` component moves such a quote
 to the sentence it opens, so a summary shows whole quoted sentences.
 """
-from typing import Iterable
+from typing import Callable
 
 from spacy.language import Language
 from spacy.tokens import Doc, Token
@@ -45,26 +45,13 @@ def fix_quote_boundaries(doc: Doc) -> Doc:
     return doc
 
 
-class QuoteBoundaries:
-    """Pipeline component: ``fix_quote_boundaries`` on every doc. Add it
-    right after the segmenter: ``nlp.add_pipe("quote_boundaries",
-    after="sentencizer")``. It has no settings and no data."""
-
-    def __init__(self, name: str = "quote_boundaries"):
-        self.name = name
-
-    def __call__(self, doc: Doc) -> Doc:
-        return fix_quote_boundaries(doc)
-
-    def pipe(self, docs: Iterable[Doc], batch_size: int = 128) -> Iterable[Doc]:
-        for doc in docs:
-            yield fix_quote_boundaries(doc)
-
-
 @Language.factory(
     "quote_boundaries",
     requires=["doc.sents"],
     assigns=["token.is_sent_start"],
 )
-def make_quote_boundaries(nlp: Language, name: str) -> QuoteBoundaries:
-    return QuoteBoundaries(name)
+def make_quote_boundaries(nlp: Language, name: str) -> Callable[[Doc], Doc]:
+    """Pipeline component: ``fix_quote_boundaries`` on every doc. Add it
+    right after the segmenter: ``nlp.add_pipe("quote_boundaries",
+    after="sentencizer")``. It has no settings and no data."""
+    return fix_quote_boundaries

@@ -105,19 +105,23 @@ def unique_name():
 
 @pytest.mark.slow
 def test_factory_from_entry_point_without_importing_the_package():
-    """`add_pipe("bertsum")` works in a fresh interpreter where user code never
-    imports spacy_bertsum (spaCy finds the factory through the entry point), and
-    the default config builds without loading any weights."""
+    """`add_pipe("bertsum")` and `add_pipe("quote_boundaries")` work in a fresh
+    interpreter where user code never imports spacy_bertsum (spaCy finds the
+    factories through the entry points), and the default config builds
+    without loading any weights."""
     code = (
         "import sys, spacy\n"
         "nlp = spacy.blank('en')\n"
         "nlp.add_pipe('sentencizer')\n"
+        "nlp.add_pipe('quote_boundaries')\n"
+        "print([s.text for s in nlp('It rains. \"Be\" it.').sents])\n"
         "pipe = nlp.add_pipe('bertsum')\n"
         "print(type(pipe).__module__, type(pipe).__name__)\n"
     )
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert result.returncode == 0, result.stderr
     assert "spacy_bertsum.pipeline BertSum" in result.stdout
+    assert "['It rains.', '\"Be\" it.']" in result.stdout
 
 
 def test_default_config_validates_without_loading_weights():

@@ -1,7 +1,4 @@
 """quote_boundaries: opening quotes left at a sentence end by the sentencizer."""
-import subprocess
-import sys
-
 import pytest
 import spacy
 
@@ -65,20 +62,6 @@ def test_saved_pipeline_keeps_the_component(nlp, tmp_path):
     loaded = spacy.load(tmp_path / "p")
     assert loaded.pipe_names == ["sentencizer", "quote_boundaries"]
     assert sents(loaded('It rains. "Be" it.')) == ["It rains.", '"Be" it.']
-
-
-@pytest.mark.slow
-def test_factory_from_entry_point_without_importing_the_package():
-    code = (
-        "import spacy\n"
-        "nlp = spacy.blank('en')\n"
-        "nlp.add_pipe('sentencizer')\n"
-        "nlp.add_pipe('quote_boundaries')\n"
-        "print([s.text for s in nlp('It rains. \"Be\" it.').sents])\n"
-    )
-    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
-    assert result.returncode == 0, result.stderr
-    assert "['It rains.', '\"Be\" it.']" in result.stdout
 
 
 def test_convert_segments_as_the_shipped_pipeline_does():
