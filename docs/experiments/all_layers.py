@@ -14,12 +14,13 @@ a state dict instead.
     python -m spacy_bertsum cache-vectors en_bertsum_news corpus/dev_select.spacy \
         training/lcache6/dev --layer-inputs 6 --shard-size 500
     python -m spacy_bertsum cache-vectors en_bertsum_news corpus/train8k.spacy \
-        training/lcache6/train --layer-inputs 6 --shard-size 500 --limit 4000
-    LAYER_LR=5e-5 MINUTES=80 python docs/experiments/all_layers.py /tmp/all6
+        training/lcache6/train --layer-inputs 6 --shard-size 500 --limit 8000
+    LAYER_LR=5e-5 MINUTES=95 EVAL=300 python docs/experiments/all_layers.py training/all6
 
 Environment: LAYER_LR (5e-5), MINUTES (time budget; the lr decays to 0 there),
-EVAL (evaluation every N steps, 250), THREADS (2), SMOKE (N: a quick check on N
-train and dev docs).
+EVAL (evaluation every N steps, 250), INIT (a best.pt to continue from, for a
+second stage; the paired difference stays against 0.3.1), THREADS (2), SMOKE
+(N: a quick check on N train and dev docs).
 Prints every evaluation, then per text form R1 against Lead-3 and against 0.3
 (paired bootstrap); writes OUT/log.jsonl, OUT/result.json, OUT/best.pt.
 """
@@ -58,6 +59,8 @@ if smoke:
 layers = [copy.deepcopy(layer) for layer in top_encoder_layers(base, 6)]
 set_attention_dropout(layers, 0.0)
 scorer = TopLayerScorer(layers, copy.deepcopy(base_head))
+if os.environ.get("INIT"):  # continue a stopped run from its best.pt (a second stage)
+    scorer.load_state_dict(torch.load(os.environ["INIT"]))
 print("data", len(cache), "docs; start", round(time.time() - t0), "s", flush=True)
 
 
