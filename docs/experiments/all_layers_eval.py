@@ -15,7 +15,7 @@ from pathlib import Path
 
 import torch
 from spacy_bertsum.architectures import get_head_module
-from spacy_bertsum.cli._scorers import top_encoder_layers
+from spacy_bertsum.cli._scorers import build_scorer, install_layers
 from spacy_bertsum.cli.evaluate import evaluate_path
 from spacy_bertsum.loading import load_model
 
@@ -23,9 +23,9 @@ run, data, out = Path(sys.argv[1]), sys.argv[2], sys.argv[3]
 by = sys.argv[4] if len(sys.argv) > 4 else None
 torch.set_num_threads(2)
 nlp = load_model("en_bertsum_news")
-state = torch.load(run / "best.pt")
-layers = top_encoder_layers(nlp, 6)
-for i, layer in enumerate(layers):
-    layer.load_state_dict({k[len(f"layers.{i}."):]: v for k, v in state.items() if k.startswith(f"layers.{i}.")})
-get_head_module(nlp.get_pipe("bertsum").model).load_state_dict({k[5:]: v for k, v in state.items() if k.startswith("head.")})
+# The scorer row 24 trained (copies of the six layers, and the pipeline's own
+# head module), loaded with its state; then its layers go into the pipeline.
+scorer = build_scorer(nlp, get_head_module(nlp.get_pipe("bertsum").model), 6)
+scorer.load_state_dict(torch.load(run / "best.pt"))
+install_layers(nlp, scorer.layers)
 evaluate_path(nlp, data, out, by=by, show_progress=False)
