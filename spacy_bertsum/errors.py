@@ -255,6 +255,17 @@ class Errors(metaclass=ErrorsWithCodes):
         "[training] attention_dropout must be null (the encoder's own) or "
         "between 0 and 1, not {value}."
     )
+    E078 = (
+        "{name} has no per-document scores of a model, so it cannot be "
+        "compared pairwise. Evaluate that pipeline again with this version's "
+        "`evaluate -o` and pass that JSON as --baseline."
+    )
+    E079 = (
+        "The baseline {name} scored other documents ({n} docs) than this "
+        "evaluation ({n_here} docs): a paired difference needs the same docs "
+        "in the same order. Evaluate both pipelines on the same .spacy file "
+        "with the same --limit."
+    )
     E035 = (
         "The cache in {path} was made by another encoder than the base pipeline "
         "{base}'s: its vectors do not belong to this model. Cache again with "

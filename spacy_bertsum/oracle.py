@@ -127,12 +127,22 @@ def greedy_oracle(
     return sorted(selected)
 
 
-def soft_labels(sents: Sequence[str], reference: Sequence[str], top_m: int = 8, beam: int = 8, max_sents: int = 3) -> List[float]:
+def soft_labels(
+    sents: Sequence[str],
+    reference: Sequence[str],
+    top_m: int = 8,
+    beam: int = 8,
+    max_sents: int = 3,
+    min_sents: int = 1,
+) -> List[float]:
     """OREO-style soft labels (Xu & Lapata 2023, simplified): score every
-    summary of up to ``max_sents`` sentences drawn from the ``top_m`` sentences
-    with the best single ROUGE, keep the ``beam`` best summaries, and label
-    each sentence with the ROUGE-weighted share of those summaries containing
-    it. The greedy oracle gives one of these summaries a hard 1."""
+    summary of ``min_sents`` to ``max_sents`` sentences drawn from the
+    ``top_m`` sentences with the best single ROUGE, keep the ``beam`` best
+    summaries, and label each sentence with the ROUGE-weighted share of those
+    summaries containing it. The greedy oracle gives one of these summaries a
+    hard 1. With ``min_sents = max_sents = 3`` the summaries are the ones a
+    top-3 selection can make: where one or two sentences cover a short
+    reference, the labels also say which third sentence costs least."""
     ref_tokens: List[str] = [t for s in reference for t in rouge_tokens(s)]
     ref1, ref2 = ngrams(ref_tokens, 1), ngrams(ref_tokens, 2)
     labels = [0.0] * len(sents)
@@ -150,7 +160,8 @@ def soft_labels(sents: Sequence[str], reference: Sequence[str], top_m: int = 8, 
         return rouge_f(len(c1 & ref1), len(c1), len(ref1)) + rouge_f(len(c2 & ref2), len(c2), len(ref2))
 
     single = sorted(range(len(sents)), key=lambda i: -score((i,)))[:top_m]
-    cands = [c for k in range(1, max_sents + 1) for c in combinations(sorted(single), k)]
+    low = min(min_sents, len(single))
+    cands = [c for k in range(low, max_sents + 1) for c in combinations(sorted(single), k)]
     scored = sorted(((score(c), c) for c in cands), reverse=True)[:beam]
     total = sum(s for s, _ in scored)
     if total <= 0:

@@ -138,6 +138,10 @@ def test_paired_differences_late_picks_and_groups(nlp, tmp_path):
     raw_idx = [i for i, r in enumerate(rows) if r["text_form"] == "RAW x"]
     assert raw["mean_words"]["lead3"] == pytest.approx(_mean([lead_words[i] for i in raw_idx]) / 100, abs=0.05)
     assert raw["mean_words"]["lead3"] != result["mean_words"]["lead3"]
+    # a paired comparison with another run is made per group too
+    from spacy_bertsum.cli.evaluate import vs_baseline
+
+    assert set(vs_baseline(result, result)) == {"all", "RAW x", "LOWERCASED y"}
 
 
 def test_show_strips_terminal_escapes(nlp, tmp_path):
@@ -184,3 +188,34 @@ def test_spacy_evaluate_and_our_evaluate_agree(nlp, gold_path):
     theirs = nlp.evaluate(examples)
     for name in ("rouge1", "rouge2", "rougeLsum"):
         assert ours[name] == pytest.approx(100 * theirs[f"bertsum_{name}_f"], abs=1e-9)
+
+
+def test_baseline_gives_the_paired_difference_of_two_pipelines(nlp, gold_path, tmp_path):
+    """--baseline: the model's per-doc scores are kept, and a second pipeline
+    on the same docs gets its paired difference to the first one's model."""
+    from typer.testing import CliRunner
+
+    from spacy_bertsum.cli import app
+
+    first = evaluate_path(nlp, gold_path, tmp_path / "first.json", show_progress=False)
+    assert len(first["per_doc"]["model"]["rouge1"]) == first["n_docs"]
+    assert _mean(first["per_doc"]["lead3"]["rouge1"]) == pytest.approx(first["rouge"]["lead3"]["rouge1"], abs=1e-3)
+    same = evaluate_path(nlp, gold_path, show_progress=False, baseline=tmp_path / "first.json")
+    assert same["vs_baseline"]["all"]["rouge1"] == [0.0, 0.0, 0.0]
+    pipe = nlp.get_pipe("bertsum")
+    pipe.selection = pipe.selection.updated(top_k=1)
+    second = evaluate_path(nlp, gold_path, show_progress=False, baseline=tmp_path / "first.json")
+    for name in ("rouge1", "rouge2", "rougeLsum"):
+        diff, low, high = second["vs_baseline"]["all"][name]
+        assert diff == pytest.approx(second["rouge"]["model"][name] - first["rouge"]["model"][name], abs=1e-3)
+        assert low <= diff <= high
+    assert second["vs_baseline"]["all"]["rouge1"][0] != 0.0
+    # other docs, or a JSON without per-doc scores: a clear error, no numbers
+    with pytest.raises(ValueError, match="E079"):
+        evaluate_path(nlp, gold_path, show_progress=False, limit=2, baseline=tmp_path / "first.json")
+    old = json.loads((tmp_path / "first.json").read_text())
+    del old["per_doc"]
+    (tmp_path / "old.json").write_text(json.dumps(old))
+    nlp.to_disk(tmp_path / "model")
+    result = CliRunner().invoke(app, ["evaluate", str(tmp_path / "model"), str(gold_path), "--baseline", str(tmp_path / "old.json")])
+    assert result.exit_code == 1 and "[E078]" in result.stdout

@@ -67,6 +67,24 @@ def test_soft_labels_favour_the_oracle_sentences():
     assert not any(soft_labels(sents, []))
 
 
+def test_soft_labels_of_three_sentence_summaries_rank_the_third():
+    sents = [
+        "The storm hit the coast and thousands of homes lost power.",
+        "A bakery in the next town held its annual festival with music, games and a long parade through the streets.",
+        "Power was back on Friday.",
+        "Officials met.",
+    ]
+    reference = ["The storm hit the coast and thousands of homes lost power until Friday."]
+    free = numpy.asarray(soft_labels(sents, reference))
+    top3 = numpy.asarray(soft_labels(sents, reference, min_sents=3))
+    # every labelled summary has three sentences: the labels sum to 3
+    assert top3.sum() == pytest.approx(3.0) and free.sum() < 3.0
+    assert top3.argmax() == 0
+    # the third sentence that costs least (short, on topic) ranks above the long one
+    assert top3[2] > top3[1]
+    # fewer sentences than min_sents: the whole doc is the one summary
+    assert soft_labels(sents[:2], reference, min_sents=3) == pytest.approx([1.0, 1.0])
+
 def _gold_file(tmp_path, rows):
     src = tmp_path / "rows.jsonl"
     src.write_text("\n".join(json.dumps(r) for r in rows) + "\n", encoding="utf8")

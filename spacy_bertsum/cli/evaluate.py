@@ -10,6 +10,7 @@ positions, and the share at position ``LATE_POSITION`` or later), and the same
 per value of a field kept by ``convert --keep-fields`` (``by``).
 """
 import bisect
+import hashlib
 import json
 import time
 from dataclasses import dataclass, field
@@ -199,9 +200,10 @@ def evaluate(
             n_long += 1
     progress.close()
     seconds = time.perf_counter() - start
+    n_all = rows["model"].n
     result = {
         **_summary(rows, picks, summary_words),
-        "n_docs": rows["model"].n,
+        "n_docs": n_all,
         "n_skipped_no_reference": n_skipped,
         "n_longer_than_window": n_long,
         "window_wordpieces": window,
@@ -209,10 +211,19 @@ def evaluate(
         "docs_per_second": round(rows["model"].n / seconds, 2) if seconds else None,
         "positions": {name: position_counts(picks[name]) for name in rows if rows[name].n},
         "summary_words": {name: words for name, words in summary_words.items() if words},
+        # Per-doc F1 (0-1) of every system scored on all docs, and a digest of
+        # the docs: a later run on the same docs is compared with this one
+        # pairwise (`--baseline`).
+        "per_doc": {
+            name: {n: [round(x, 6) for x in totals.scores[n]] for n in ROUGE_TYPES}
+            for name, totals in rows.items() if totals.n and totals.n == n_all
+        },
+        "docs_digest": docs_digest(gold for gold, reference in zip(gold_list, references) if reference is not None),
     }
     result["vs_textrank"] = {"model": rows["model"].diff(rows["textrank"])} if rows["model"].n else {}
     if by is not None:
         result["by"] = by
+        result["group_of_doc"] = group_of
         result["groups"] = {
             value: _summary(rows, picks, summary_words, [i for i, g in enumerate(group_of) if g == value])
             for value in sorted(set(group_of))
@@ -260,6 +271,38 @@ def late_share(picks: List[List[int]], late: int = LATE_POSITION) -> float:
     return sum(p >= late for p in flat) / max(len(flat), 1)
 
 
+def docs_digest(docs: Iterable[Doc]) -> str:
+    """A digest of the texts of ``docs``, in order: two evaluations with the
+    same digest scored the same documents."""
+    digest = hashlib.sha1()
+    for doc in docs:
+        digest.update(doc.text.encode("utf8"))
+        digest.update(b"\0")
+    return digest.hexdigest()
+
+
+def vs_baseline(result: Dict, baseline: Dict, name: str = "baseline") -> Dict:
+    """The paired difference (0-100, ``[mean, low, high]`` with the 95%
+    bootstrap interval) of ``result``'s model to ``baseline``'s model, per
+    ROUGE type: two pipelines compared on the same docs (both results from
+    ``evaluate``); per group too when ``result`` has groups."""
+    for other, what in ((result, "this evaluation"), (baseline, name)):
+        if "per_doc" not in other or "model" not in other["per_doc"]:
+            raise ValueError(Errors.E078.format(name=what))
+    if baseline.get("docs_digest") != result.get("docs_digest"):
+        raise ValueError(Errors.E079.format(name=name, n=baseline.get("n_docs"), n_here=result.get("n_docs")))
+    mine, theirs = RougeTotals(result["per_doc"]["model"]), RougeTotals(baseline["per_doc"]["model"])
+    out = {"all": mine.diff(theirs)}
+    group_of = result.get("group_of_doc") or []
+    for value in sorted(set(group_of)):
+        out[value] = mine.diff(theirs, [i for i, g in enumerate(group_of) if g == value])
+    return out
+
+
+def _diff_text(diff: Dict[str, List[float]]) -> str:
+    return ", ".join(f"{n} {diff[n][0]:+.2f} [{diff[n][1]:+.2f}, {diff[n][2]:+.2f}]" for n in ROUGE_TYPES)
+
+
 def _rows(result: Dict) -> List[List[str]]:
     rows = []
     for system, scores in result["rouge"].items():
@@ -285,8 +328,10 @@ def print_table(result: Dict) -> None:
         msg.table(_rows(group), header=TABLE_HEADER, divider=True)
     vs_textrank = result.get("vs_textrank", {}).get("model")
     if vs_textrank:
-        msg.text("model - TextRank: " + ", ".join(
-            f"{n} {d[0]:+.2f} [{d[1]:+.2f}, {d[2]:+.2f}]" for n, d in ((n, vs_textrank[n]) for n in ROUGE_TYPES)))
+        msg.text("model - TextRank: " + _diff_text(vs_textrank))
+    for group, diff in result.get("vs_baseline", {}).items():
+        where = "" if group == "all" else f" ({result['by']} = {group})"
+        msg.text(f"model - baseline ({result['baseline']}){where}: " + _diff_text(diff))
     msg.info(
         f"{result['n_docs']} docs; {result['n_longer_than_window']} longer than "
         f"{result['window_wordpieces']} wordpieces (scored in full, not truncated); "
@@ -319,10 +364,17 @@ def evaluate_path(
     show_progress: bool = True,
     int8: bool = False,
     by: Optional[str] = None,
+    baseline: Optional[Union[str, Path]] = None,
 ) -> Dict:
     """Evaluate ``model`` on ``data_path``, print the table, write the JSON.
     int8: quantize the bertsum encoder to int8 first (CPU only; a
-    ``Language`` passed in is quantized in place); recorded as ``"int8"``."""
+    ``Language`` passed in is quantized in place); recorded as ``"int8"``.
+    baseline: the JSON of an earlier evaluation of another pipeline on the
+    same docs: adds ``vs_baseline``, this model's paired difference to that
+    one's (``vs_baseline``)."""
+    base_result = None
+    if baseline is not None:  # read it first: a wrong path fails before the long run
+        base_result = json.loads(Path(baseline).read_text(encoding="utf8"))
     nlp, docs, total = load_model_and_gold(model, data_path, limit)
     if int8:
         from ..quantize import quantize_encoder
@@ -332,6 +384,9 @@ def evaluate_path(
     result["model"] = str(model) if not isinstance(model, Language) else "<in-memory>"
     result["data"] = str(data_path)
     result["int8"] = int8
+    if base_result is not None:
+        result["baseline"] = str(baseline)
+        result["vs_baseline"] = vs_baseline(result, base_result, str(baseline))
     print_table(result)
     if output:
         save_text(output, json.dumps(result, indent=2), "metrics")
@@ -358,6 +413,7 @@ def evaluate_cli(
     gpu_id: int = typer.Option(-1, "--gpu-id", help="GPU id, or -1 for CPU"),
     int8: bool = typer.Option(False, "--int8", help="Quantize the encoder to int8 (dynamic; CPU only) and record it in the metrics"),
     by: Optional[str] = typer.Option(None, "--by", help="Also report per value of this field (kept by `convert --keep-fields`), e.g. text_form"),
+    baseline: Optional[Path] = typer.Option(None, "--baseline", help="Metrics JSON of an earlier `evaluate -o` run of another pipeline on the same data: also report this model's paired difference to that one's", exists=True, dir_okay=False),
 ):
     """ROUGE of the model next to Lead-3 and the oracle on the same docs, with
     each system's paired difference to Lead-3 (95% bootstrap CI) and the share
@@ -367,4 +423,7 @@ def evaluate_cli(
     if int8 and gpu_id >= 0:
         msg.fail(Errors.E038, exits=2)
     setup_gpu(gpu_id)
-    evaluate_path(model, data_path, output, limit=limit, batch_size=batch_size, int8=int8, by=by)
+    try:
+        evaluate_path(model, data_path, output, limit=limit, batch_size=batch_size, int8=int8, by=by, baseline=baseline)
+    except ValueError as e:
+        msg.fail(str(e), exits=1)
