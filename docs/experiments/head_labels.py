@@ -27,14 +27,11 @@ from pathlib import Path
 
 import numpy, torch
 from spacy_bertsum.architectures import get_head_module
-from spacy_bertsum.cli.cache_vectors import load_cache, read_docs, source_features
+from spacy_bertsum.cli.cache_vectors import doc_soft_labels, load_cache, read_docs, source_features
 from spacy_bertsum.cli.train_head import DevSet, compare, predict, train_head
 from spacy_bertsum.inter_sentence import InterSentenceEncoder
 from spacy_bertsum.loading import load_model
-from spacy_bertsum.oracle import soft_labels
-from spacy_bertsum.util import get_reference
 
-LABEL_SETTINGS = {"soft": {}, "top3": {"min_sents": 3}}
 kind, out_dir = os.environ.get("LABELS", "soft"), Path(sys.argv[1])
 out_dir.mkdir(parents=True, exist_ok=True)
 torch.set_num_threads(int(os.environ.get("THREADS", 2)))
@@ -52,11 +49,8 @@ cache = cache.with_features(pickle.loads(feat_pkl.read_bytes()))
 if kind == "soft":
     labels = [numpy.asarray(x, dtype="float32") for x in cache.soft]
 else:
-    labels = []
-    for i, cached in zip(cache.index, cache.soft):
-        sents = [s.text.strip() for s in docs[i].sents]
-        assert len(sents) == len(cached), "the cache's sentences should be the .spacy file's"
-        labels.append(numpy.asarray(soft_labels(sents, get_reference(docs[i]) or [], **LABEL_SETTINGS[kind]), dtype="float32"))
+    labels = [numpy.asarray(doc_soft_labels(docs[i], min_sents=3), dtype="float32") for i in cache.index]
+    assert all(len(x) == len(v) for x, v in zip(labels, cache.vecs)), "the cache's sentences should be the .spacy file's"
 print("data", len(labels), kind, round(time.time() - t0), flush=True)
 head = InterSentenceEncoder(384, n_layers=0, heads=8, ff_size=1024, dropout=0.1, block_size=128, max_position=40,
                             n_features=cache.vecs[0].shape[1] - 384)

@@ -72,6 +72,12 @@ LAYER_FIELDS = {
 }
 
 
+def doc_soft_labels(doc: Doc, min_sents: int = 1) -> List[float]:
+    """``oracle.soft_labels`` of ``doc``'s sentences against its reference
+    (``min_sents = 3``: from three-sentence summaries only, as top-3 makes)."""
+    return soft_labels([s.text.strip() for s in doc.sents], get_reference(doc) or [], min_sents=min_sents)
+
+
 def oracle_labels(doc: Doc, spans_key: str = SPANS_KEY) -> List[int]:
     """1 for each sentence of ``doc`` inside an oracle span, else 0."""
     starts = {span.start for span in doc.spans.get(spans_key, [])}
@@ -269,7 +275,7 @@ def cache_sentence_vectors(
                 vecs.append(v.astype("float16"))
                 lengths.append(len(v))
                 labels.extend(oracle_labels(doc, spans_key))
-                soft.extend(soft_labels([s.text.strip() for s in doc.sents], get_reference(doc) or []))
+                soft.extend(doc_soft_labels(doc))
         arrays = {key: numpy.concatenate(parts).astype(LAYER_FIELDS[key]) for key, parts in extra.items() if parts}
         tmp = path.with_suffix(".tmp.npz")
         numpy.savez(
