@@ -223,10 +223,10 @@ def evaluate(
     result["vs_textrank"] = {"model": rows["model"].diff(rows["textrank"])} if rows["model"].n else {}
     if by is not None:
         result["by"] = by
-        result["group_of_doc"] = group_of
+        # the docs (indices into per_doc) of each value
+        result["group_docs"] = {value: [i for i, g in enumerate(group_of) if g == value] for value in sorted(set(group_of))}
         result["groups"] = {
-            value: _summary(rows, picks, summary_words, [i for i, g in enumerate(group_of) if g == value])
-            for value in sorted(set(group_of))
+            value: _summary(rows, picks, summary_words, idx) for value, idx in result["group_docs"].items()
         }
     return result
 
@@ -293,9 +293,8 @@ def vs_baseline(result: Dict, baseline: Dict, name: str = "baseline") -> Dict:
         raise ValueError(Errors.E079.format(name=name, n=baseline.get("n_docs"), n_here=result.get("n_docs")))
     mine, theirs = RougeTotals(result["per_doc"]["model"]), RougeTotals(baseline["per_doc"]["model"])
     out = {"all": mine.diff(theirs)}
-    group_of = result.get("group_of_doc") or []
-    for value in sorted(set(group_of)):
-        out[value] = mine.diff(theirs, [i for i, g in enumerate(group_of) if g == value])
+    for value, idx in result.get("group_docs", {}).items():
+        out[value] = mine.diff(theirs, idx)
     return out
 
 
