@@ -393,3 +393,41 @@ def test_a_spent_time_budget_stops_training_before_the_next_evaluation(nlp, tmp_
     _, log = train_head(head, loaded.vecs, labels, dev, max_steps=1000, eval_frequency=500, batch_size=4,
                         warmup_steps=1, max_minutes=1e-6)
     assert [entry["step"] for entry in log] == [1]
+
+
+def test_train_head_with_an_extra_cache_of_one_group(nlp, tmp_path, monkeypatch):
+    """[paths] extra_train_cache: its docs of [training] extra_group, each
+    extra_repeat times, join the training docs; those of the dev file are
+    left out of the dev evaluation (no checkpoint is chosen on them)."""
+    from spacy_bertsum.cli import train_head as train_head_module
+
+    gold = _gold_file(tmp_path, _rows(8))  # RAW and LOWERCASED rows in turn
+    nlp.to_disk(tmp_path / "base")
+    cache_sentence_vectors(nlp, gold, tmp_path / "cache")
+    seen = {}
+    real = train_head_module.train_scorer
+
+    def spy(scorer, inputs, labels, dev, *args, **kwargs):
+        seen.update(inputs=inputs, labels=labels, dev=dev)
+        return real(scorer, inputs, labels, dev, *args, **kwargs)
+
+    monkeypatch.setattr(train_head_module, "train_scorer", spy)
+    cache = str(tmp_path / "cache")
+    overrides = {
+        "paths.base": str(tmp_path / "base"), "paths.train_cache": cache, "paths.dev_cache": cache,
+        "paths.dev": str(gold), "paths.extra_train_cache": cache, "training.extra_group": "RAW",
+        "training.extra_repeat": 3, "training.max_steps": 10, "training.eval_frequency": 10, "training.batch_size": 4,
+    }
+    config = Path(__file__).parent.parent / "configs" / "head" / "cnndm.cfg"
+    train_head_module.train_head_from_config(config, tmp_path / "out", overrides)
+    loaded = load_cache(tmp_path / "cache")
+    assert len(seen["inputs"]) == len(seen["labels"]) == 8 + 4 * 3
+    for k in range(3):  # the raw docs (odd rows), in order, three times
+        for j, i in enumerate((1, 3, 5, 7)):
+            assert numpy.array_equal(seen["inputs"][8 + 4 * k + j], loaded.vecs[i])
+            assert numpy.allclose(seen["labels"][8 + 4 * k + j], loaded.soft[i])
+    assert seen["dev"].index == [0, 2, 4, 6] and {d.group for d in seen["dev"].docs} == {"LOWERCASED"}
+    with pytest.raises(ValueError, match="E090"):
+        train_head_module.train_head_from_config(config, tmp_path / "out", {**overrides, "training.extra_group": "CASED"})
+    with pytest.raises(ValueError, match="E089"):
+        train_head_module.train_head_from_config(config, tmp_path / "out", {**overrides, "training.top_layers": 1})

@@ -1,9 +1,10 @@
 """The dev set of head training: cached sentence vectors plus the sentence
 texts and references of their docs, to score any head's selections with ROUGE
 next to Lead-3 (paired 95% intervals, late-pick shares, per group)."""
+import copy
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Dict, List, Optional, Sequence, Tuple
+from typing import Dict, Iterable, List, Optional, Sequence, Tuple
 
 import numpy
 import torch
@@ -60,6 +61,8 @@ class DevSet:
             self.features = source_features(all_docs, cache.index, block_size)
             cache = cache.with_features(self.features)
         self.vecs, labels, index = cache.vecs, cache.labels, cache.index
+        # each doc's index in the .spacy file
+        self.index: List[int] = list(index)
         self.docs: List[DevDoc] = []
         for i, lab in zip(index, labels):
             doc = all_docs[i]
@@ -91,6 +94,18 @@ class DevSet:
 
     def lead(self, k: int = 3) -> List[List[int]]:
         return [lead(len(doc.sents), k) for doc in self.docs]
+
+    def without(self, indices: Iterable[int]) -> "DevSet":
+        """A copy without the docs whose index in the .spacy file is in
+        ``indices`` (e.g. docs a head also trains on)."""
+        drop = set(indices)
+        keep = [k for k, i in enumerate(self.index) if i not in drop]
+        part = copy.copy(self)
+        part.docs, part.vecs, part.index = [self.docs[k] for k in keep], [self.vecs[k] for k in keep], [self.index[k] for k in keep]
+        if self.features is not None:
+            part.features = [self.features[k] for k in keep]
+        part._memo = {}
+        return part
 
 
 def _group(doc, i: int, groups: Optional[Dict[int, str]], group_by: Optional[str]) -> str:

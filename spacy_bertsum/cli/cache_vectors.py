@@ -310,8 +310,12 @@ class Cache:
         return len(self.vecs)
 
     def head(self, n: int) -> "Cache":
-        layers = None if self.layers is None else self.layers[:n]
-        return Cache(self.vecs[:n], self.labels[:n], self.soft[:n], self.index[:n], layers)
+        return self.take(range(min(n, len(self))))
+
+    def take(self, positions: Sequence[int]) -> "Cache":
+        """The docs at ``positions`` (in this cache's order)."""
+        layers = None if self.layers is None else [self.layers[k] for k in positions]
+        return Cache(*([x[k] for k in positions] for x in (self.vecs, self.labels, self.soft, self.index)), layers)
 
     def with_features(self, features: Sequence[numpy.ndarray]) -> "Cache":
         """A copy whose sentence vectors (and layer inputs) carry ``features``

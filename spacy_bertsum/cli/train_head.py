@@ -30,7 +30,7 @@ from ..errors import Errors
 from ..inter_sentence import InterSentenceEncoder
 from ..scorer import ROUGE_TYPES
 from ..selection import SelectionConfig
-from ._dev_set import DevSet, compare, evaluate_head, predict  # noqa: F401  (part of this module's API)
+from ._dev_set import DevSet, _group, compare, evaluate_head, predict  # noqa: F401  (part of this module's API)
 from ._scorers import (  # noqa: F401  (part of this module's API)
     TopLayerScorer,
     VectorScorer,
@@ -45,7 +45,7 @@ from ._scorers import (  # noqa: F401  (part of this module's API)
     top_encoder_layers,
 )
 from ._util import app
-from .cache_vectors import LayerInputs, cache_info, inputs_digest, load_cache, read_docs, source_features
+from .cache_vectors import Cache, LayerInputs, cache_info, inputs_digest, load_cache, read_docs, source_features
 
 
 # ---------------------------------------------------------------------------
@@ -304,7 +304,11 @@ def train_head_from_config(config_path: Path, output: Path, overrides: Dict = {}
     # before (a run continued in stages): then only what lies below those
     # layers must be the encoder that made the caches.
     below = inputs_digest(nlp, top_layers) if top_layers else None
-    for key in ("train_cache", "dev_cache"):
+    if top_layers and paths.get("extra_train_cache"):
+        raise ValueError(Errors.E089)
+    for key in ("train_cache", "dev_cache", "extra_train_cache"):
+        if key == "extra_train_cache" and not paths.get(key):
+            continue
         info = cache_info(Path(paths[key]))
         if top_layers and not info.get("layer_inputs"):
             raise ValueError(Errors.E034.format(path=paths[key]))
@@ -322,7 +326,8 @@ def train_head_from_config(config_path: Path, output: Path, overrides: Dict = {}
             top_layers=top_layers, what="the base's trainable_layers", limit=trainable,
             fix="train the base with more trainable layers (its compact save stores only those)"))
     lexical = bool(hcfg.get("lexical_features"))
-    dev = DevSet(Path(paths["dev_cache"]), Path(paths["dev"]), group_by=tcfg.pop("group_by"),
+    group_by = tcfg.pop("group_by")
+    dev = DevSet(Path(paths["dev_cache"]), Path(paths["dev"]), group_by=group_by,
                  lexical_features=lexical, block_size=hcfg["block_size"], vocab=nlp.vocab)
     cache = load_cache(Path(paths["train_cache"]), layer_inputs=bool(top_layers))
     if not len(cache):
@@ -337,6 +342,17 @@ def train_head_from_config(config_path: Path, output: Path, overrides: Dict = {}
     if label_kind not in ("oracle", "soft"):
         raise ValueError(Errors.E029.format(value=label_kind))
     labels = [numpy.asarray(x, dtype="float32") for x in (cache.soft if label_kind == "soft" else cache.labels)]
+    extra_group, extra_repeat = tcfg.pop("extra_group", None), tcfg.pop("extra_repeat", 1)
+    extra_inputs: List = []
+    if paths.get("extra_train_cache"):
+        extra_path = Path(paths["extra_train_cache"])
+        extra = _extra_cache(extra_path, nlp.vocab, group_by, extra_group, lexical, hcfg["block_size"])
+        extra_inputs = extra.vecs * extra_repeat
+        labels += [numpy.asarray(x, dtype="float32") for x in (extra.soft if label_kind == "soft" else extra.labels)] * extra_repeat
+        if _cache_source(extra_path).resolve() == Path(paths["dev"]).resolve():
+            # No checkpoint is chosen on docs the head trains on.
+            dev = dev.without(extra.index)
+            msg.info(f"Also training on {len(extra)} docs of the dev file (x{extra_repeat}); dev: the other {len(dev.docs)}")
     head = make_head_module(hcfg, width)
     if tcfg.pop("init_from_base"):
         try:
@@ -354,8 +370,8 @@ def train_head_from_config(config_path: Path, output: Path, overrides: Dict = {}
         train_inputs: Sequence = cache.layers  # type: ignore[assignment]
         what = f"the head and the top {top_layers} encoder layers"
     else:
-        dev_inputs, train_inputs, what = None, cache.vecs, "the head"
-    msg.info(f"Training {what} on {len(cache)} docs; dev: {len(dev.docs)} docs")
+        dev_inputs, train_inputs, what = None, cache.vecs + extra_inputs, "the head"
+    msg.info(f"Training {what} on {len(train_inputs)} docs; dev: {len(dev.docs)} docs")
 
     def save_best(scorer: torch.nn.Module, entry: Dict) -> None:
         # As `spacy train` does: model-best is on disk from the first
@@ -367,6 +383,19 @@ def train_head_from_config(config_path: Path, output: Path, overrides: Dict = {}
     best = json.loads((output / "dev.json").read_text())
     msg.good(f"Saved {output / 'model-best'} (dev step {best['step']}, {best['kind']}: R1 {best['all']['rouge1']:.2f})")
     return best
+
+
+def _extra_cache(path: Path, vocab, group_by: Optional[str], group: Optional[str], lexical: bool, block_size: int) -> Cache:
+    """The docs of a second train cache (``[paths] extra_train_cache``):
+    those whose ``group_by`` group is ``group`` (all when None), with their
+    lexical features when the head has them."""
+    docs = read_docs(_cache_source(path), vocab)
+    cache = load_cache(path)
+    if group is not None:
+        cache = cache.take([k for k, i in enumerate(cache.index) if _group(docs[i], i, None, group_by) == group])
+    if not len(cache):
+        raise ValueError(Errors.E090.format(path=path, group=group, group_by=group_by))
+    return cache.with_features(source_features(docs, cache.index, block_size)) if lexical else cache
 
 
 def _cache_source(cache_dir: Path) -> Path:
