@@ -369,6 +369,10 @@ class Errors(metaclass=ErrorsWithCodes):
         "of their {group_by!r} field): set [training] extra_group to a group it "
         "has, or to null for all of its docs."
     )
+    E091 = (
+        "[training] extra_repeat must be a whole number of at least 1 (how many "
+        "times each doc of paths.extra_train_cache is trained on), not {value!r}."
+    )
     E088 = (
         "The pipeline {model} set no doc.cats on any doc: it has no trained "
         "text classifier (textcat)."

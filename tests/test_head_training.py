@@ -429,5 +429,7 @@ def test_train_head_with_an_extra_cache_of_one_group(nlp, tmp_path, monkeypatch)
     assert seen["dev"].index == [0, 2, 4, 6] and {d.group for d in seen["dev"].docs} == {"LOWERCASED"}
     with pytest.raises(ValueError, match="E090"):
         train_head_module.train_head_from_config(config, tmp_path / "out", {**overrides, "training.extra_group": "CASED"})
+    with pytest.raises(ValueError, match="E091"):
+        train_head_module.train_head_from_config(config, tmp_path / "out", {**overrides, "training.extra_repeat": 0})
     with pytest.raises(ValueError, match="E089"):
         train_head_module.train_head_from_config(config, tmp_path / "out", {**overrides, "training.top_layers": 1})

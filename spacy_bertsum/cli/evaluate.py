@@ -370,7 +370,7 @@ def evaluate_path(
     ``Language`` passed in is quantized in place); recorded as ``"int8"``.
     baseline: the JSON of an earlier evaluation of another pipeline on the
     same docs: adds ``vs_baseline``, this model's paired difference to that
-    one's (``vs_baseline``)."""
+    one's."""
     base_result = None
     if baseline is not None:  # read it first: a wrong path fails before the long run
         base_result = json.loads(Path(baseline).read_text(encoding="utf8"))

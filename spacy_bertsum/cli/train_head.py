@@ -30,7 +30,8 @@ from ..errors import Errors
 from ..inter_sentence import InterSentenceEncoder
 from ..scorer import ROUGE_TYPES
 from ..selection import SelectionConfig
-from ._dev_set import DevSet, _group, compare, evaluate_head, predict  # noqa: F401  (part of this module's API)
+from ._dev_set import DevSet, compare, evaluate_head, predict  # noqa: F401  (part of this module's API)
+from ._dev_set import _group
 from ._scorers import (  # noqa: F401  (part of this module's API)
     TopLayerScorer,
     VectorScorer,
@@ -343,6 +344,8 @@ def train_head_from_config(config_path: Path, output: Path, overrides: Dict = {}
         raise ValueError(Errors.E029.format(value=label_kind))
     labels = [numpy.asarray(x, dtype="float32") for x in (cache.soft if label_kind == "soft" else cache.labels)]
     extra_group, extra_repeat = tcfg.pop("extra_group", None), tcfg.pop("extra_repeat", 1)
+    if not isinstance(extra_repeat, int) or extra_repeat < 1:
+        raise ValueError(Errors.E091.format(value=extra_repeat))
     extra_inputs: List = []
     if paths.get("extra_train_cache"):
         extra_path = Path(paths["extra_train_cache"])
