@@ -13,7 +13,9 @@ lowercased row by both heads (their ROUGE averaged). Compared, paired, with
 row 16' (`head_labels.py`, the same recipe without raw rows):
 
     LABELS=soft python docs/experiments/head_labels.py training/labels_soft
+    REPEAT=4 python docs/experiments/head_raw_rows.py training/raw_rows_4
     REPEAT=8 python docs/experiments/head_raw_rows.py training/raw_rows
+    REPEAT=16 python docs/experiments/head_raw_rows.py training/raw_rows_16   # chosen
 
 Needs the caches of `head_labels.py` (training/cache/{train,dev}). Prints
 per text form R1, its difference to Lead-3 and to row 16'; writes
