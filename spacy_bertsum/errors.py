@@ -360,10 +360,6 @@ class Errors(metaclass=ErrorsWithCodes):
         "The docs in {path} have no gold categories (doc.cats). Convert them "
         "with `convert --cats-field FIELD`."
     )
-    E089 = (
-        "[paths] extra_train_cache adds docs for the head alone: set "
-        "[training] top_layers = 0, or extra_train_cache = null."
-    )
     E090 = (
         "The cache in {path} has no docs of group {group!r} (by the first word "
         "of their {group_by!r} field): set [training] extra_group to a group it "

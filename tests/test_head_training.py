@@ -431,5 +431,41 @@ def test_train_head_with_an_extra_cache_of_one_group(nlp, tmp_path, monkeypatch)
         train_head_module.train_head_from_config(config, tmp_path / "out", {**overrides, "training.extra_group": "CASED"})
     with pytest.raises(ValueError, match="E091"):
         train_head_module.train_head_from_config(config, tmp_path / "out", {**overrides, "training.extra_repeat": 0})
-    with pytest.raises(ValueError, match="E089"):
-        train_head_module.train_head_from_config(config, tmp_path / "out", {**overrides, "training.top_layers": 1})
+
+
+def test_train_head_with_an_extra_cache_and_top_layers(make_nlp, tmp_path, monkeypatch):
+    """With top layers, the extra docs bring their layer inputs, and the dev
+    layer inputs leave out the dev docs trained on, as the dev set does."""
+    from spacy_bertsum.cli import train_head as train_head_module
+
+    nlp = make_nlp(**{"model.encoder.trainable_layers": 1})
+    nlp.initialize()
+    gold = _gold_file(tmp_path, _rows(8))
+    nlp.to_disk(tmp_path / "base")
+    cache_sentence_vectors(nlp, gold, tmp_path / "layers", layer_inputs=1)
+    seen = {}
+    real = train_head_module.train_scorer
+
+    def spy(scorer, inputs, labels, dev, dev_inputs, *args, **kwargs):
+        seen.update(inputs=inputs, labels=labels, dev=dev, dev_inputs=dev_inputs)
+        return real(scorer, inputs, labels, dev, dev_inputs, *args, **kwargs)
+
+    monkeypatch.setattr(train_head_module, "train_scorer", spy)
+    cache = str(tmp_path / "layers")
+    overrides = {
+        "paths.base": str(tmp_path / "base"), "paths.train_cache": cache, "paths.dev_cache": cache,
+        "paths.dev": str(gold), "paths.extra_train_cache": cache, "training.extra_group": "RAW",
+        "training.extra_repeat": 2, "training.top_layers": 1, "training.max_steps": 4,
+        "training.eval_frequency": 4, "training.batch_size": 4,
+    }
+    config = Path(__file__).parent.parent / "configs" / "head" / "cnndm.cfg"
+    train_head_module.train_head_from_config(config, tmp_path / "out", overrides)
+    loaded = load_cache(tmp_path / "layers", layer_inputs=True)
+    assert len(seen["inputs"]) == len(seen["labels"]) == 8 + 4 * 2
+    for k in range(2):
+        for j, i in enumerate((1, 3, 5, 7)):
+            assert numpy.array_equal(seen["inputs"][8 + 4 * k + j].wp, loaded.layers[i].wp)
+    assert seen["dev"].index == [0, 2, 4, 6]
+    assert [x.wp.shape for x in seen["dev_inputs"]] == [loaded.layers[i].wp.shape for i in (0, 2, 4, 6)]
+    assert all(numpy.array_equal(x.wp, loaded.layers[i].wp) for x, i in zip(seen["dev_inputs"], (0, 2, 4, 6)))
+    assert (tmp_path / "out" / "model-best").exists()

@@ -305,8 +305,6 @@ def train_head_from_config(config_path: Path, output: Path, overrides: Dict = {}
     # before (a run continued in stages): then only what lies below those
     # layers must be the encoder that made the caches.
     below = inputs_digest(nlp, top_layers) if top_layers else None
-    if top_layers and paths.get("extra_train_cache"):
-        raise ValueError(Errors.E089)
     for key in ("train_cache", "dev_cache", "extra_train_cache"):
         if key == "extra_train_cache" and not paths.get(key):
             continue
@@ -347,10 +345,11 @@ def train_head_from_config(config_path: Path, output: Path, overrides: Dict = {}
     if not isinstance(extra_repeat, int) or extra_repeat < 1:
         raise ValueError(Errors.E091.format(value=extra_repeat))
     extra_inputs: List = []
+    dev_all = dev
     if paths.get("extra_train_cache"):
         extra_path = Path(paths["extra_train_cache"])
-        extra = _extra_cache(extra_path, nlp.vocab, group_by, extra_group, lexical, hcfg["block_size"])
-        extra_inputs = extra.vecs * extra_repeat
+        extra = _extra_cache(extra_path, nlp.vocab, group_by, extra_group, lexical, hcfg["block_size"], bool(top_layers))
+        extra_inputs = (extra.layers if top_layers else extra.vecs) * extra_repeat  # type: ignore[operator]
         labels += [numpy.asarray(x, dtype="float32") for x in (extra.soft if label_kind == "soft" else extra.labels)] * extra_repeat
         if _cache_source(extra_path).resolve() == Path(paths["dev"]).resolve():
             # No checkpoint is chosen on docs the head trains on.
@@ -368,9 +367,10 @@ def train_head_from_config(config_path: Path, output: Path, overrides: Dict = {}
     if top_layers:
         dev_cache = load_cache(Path(paths["dev_cache"]), layer_inputs=True)
         if lexical:
-            dev_cache = dev_cache.with_features(dev.features)
-        dev_inputs = dev_cache.layers
-        train_inputs: Sequence = cache.layers  # type: ignore[assignment]
+            dev_cache = dev_cache.with_features(dev_all.features)
+        kept = set(dev.index)  # without the dev docs it trains on, as dev
+        dev_inputs = [x for x, i in zip(dev_cache.layers, dev_cache.index) if i in kept]
+        train_inputs: Sequence = cache.layers + extra_inputs  # type: ignore[operator]
         what = f"the head and the top {top_layers} encoder layers"
     else:
         dev_inputs, train_inputs, what = None, cache.vecs + extra_inputs, "the head"
@@ -388,12 +388,15 @@ def train_head_from_config(config_path: Path, output: Path, overrides: Dict = {}
     return best
 
 
-def _extra_cache(path: Path, vocab, group_by: Optional[str], group: Optional[str], lexical: bool, block_size: int) -> Cache:
+def _extra_cache(
+    path: Path, vocab, group_by: Optional[str], group: Optional[str], lexical: bool, block_size: int, layer_inputs: bool
+) -> Cache:
     """The docs of a second train cache (``[paths] extra_train_cache``):
     those whose ``group_by`` group is ``group`` (all when None), with their
-    lexical features when the head has them."""
+    lexical features when the head has them (and their layer inputs when top
+    layers train)."""
     docs = read_docs(_cache_source(path), vocab)
-    cache = load_cache(path)
+    cache = load_cache(path, layer_inputs=layer_inputs)
     if group is not None:
         cache = cache.take([k for k, i in enumerate(cache.index) if _group(docs[i], i, None, group_by) == group])
     if not len(cache):
