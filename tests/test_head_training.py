@@ -85,6 +85,7 @@ def test_soft_labels_of_three_sentence_summaries_rank_the_third():
     # fewer sentences than min_sents: the whole doc is the one summary
     assert soft_labels(sents[:2], reference, min_sents=3) == pytest.approx([1.0, 1.0])
 
+
 def _gold_file(tmp_path, rows):
     src = tmp_path / "rows.jsonl"
     src.write_text("\n".join(json.dumps(r) for r in rows) + "\n", encoding="utf8")
@@ -395,6 +396,22 @@ def test_a_spent_time_budget_stops_training_before_the_next_evaluation(nlp, tmp_
     assert [entry["step"] for entry in log] == [1]
 
 
+def _spy_on_train_scorer(monkeypatch):
+    """What `train-head` passes to train_scorer: a dict filled when it runs
+    (inputs, labels, dev, dev_inputs)."""
+    from spacy_bertsum.cli import train_head as train_head_module
+
+    seen = {}
+    real = train_head_module.train_scorer
+
+    def spy(scorer, inputs, labels, dev, dev_inputs=None, *args, **kwargs):
+        seen.update(inputs=inputs, labels=labels, dev=dev, dev_inputs=dev_inputs)
+        return real(scorer, inputs, labels, dev, dev_inputs, *args, **kwargs)
+
+    monkeypatch.setattr(train_head_module, "train_scorer", spy)
+    return seen
+
+
 def test_train_head_with_an_extra_cache_of_one_group(nlp, tmp_path, monkeypatch):
     """[paths] extra_train_cache: its docs of [training] extra_group, each
     extra_repeat times, join the training docs; those of the dev file are
@@ -404,14 +421,7 @@ def test_train_head_with_an_extra_cache_of_one_group(nlp, tmp_path, monkeypatch)
     gold = _gold_file(tmp_path, _rows(8))  # RAW and LOWERCASED rows in turn
     nlp.to_disk(tmp_path / "base")
     cache_sentence_vectors(nlp, gold, tmp_path / "cache")
-    seen = {}
-    real = train_head_module.train_scorer
-
-    def spy(scorer, inputs, labels, dev, *args, **kwargs):
-        seen.update(inputs=inputs, labels=labels, dev=dev)
-        return real(scorer, inputs, labels, dev, *args, **kwargs)
-
-    monkeypatch.setattr(train_head_module, "train_scorer", spy)
+    seen = _spy_on_train_scorer(monkeypatch)
     cache = str(tmp_path / "cache")
     overrides = {
         "paths.base": str(tmp_path / "base"), "paths.train_cache": cache, "paths.dev_cache": cache,
@@ -443,14 +453,7 @@ def test_train_head_with_an_extra_cache_and_top_layers(make_nlp, tmp_path, monke
     gold = _gold_file(tmp_path, _rows(8))
     nlp.to_disk(tmp_path / "base")
     cache_sentence_vectors(nlp, gold, tmp_path / "layers", layer_inputs=1)
-    seen = {}
-    real = train_head_module.train_scorer
-
-    def spy(scorer, inputs, labels, dev, dev_inputs, *args, **kwargs):
-        seen.update(inputs=inputs, labels=labels, dev=dev, dev_inputs=dev_inputs)
-        return real(scorer, inputs, labels, dev, dev_inputs, *args, **kwargs)
-
-    monkeypatch.setattr(train_head_module, "train_scorer", spy)
+    seen = _spy_on_train_scorer(monkeypatch)
     cache = str(tmp_path / "layers")
     overrides = {
         "paths.base": str(tmp_path / "base"), "paths.train_cache": cache, "paths.dev_cache": cache,

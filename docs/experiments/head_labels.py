@@ -21,31 +21,26 @@ Prints, per text form, R1 and its difference to Lead-3, to the shipped head
 and (with CONTROL, a finished run of this script) to the control, all paired
 bootstraps over the same docs; writes OUT/result.json, OUT/rouge.npy,
 OUT/head.pt (the trained head's state dict).
+Both started from the shipped head when it was 0.3.1's; to run them again
+now that 0.3.2 ships, set BASE to a copy of 0.3.1 (`_head_setup.py`): the
+results are then the same to the byte (checked with THREADS=1, as they ran).
 """
-import json, os, pickle, sys, time
+import json, os, sys, time
 from pathlib import Path
 
 import numpy, torch
-from spacy_bertsum.architectures import get_head_module
-from spacy_bertsum.cli.cache_vectors import doc_soft_labels, load_cache, read_docs, source_features
-from spacy_bertsum.cli.train_head import DevSet, compare, predict, train_head
+from _head_setup import shipped_and_dev, train_cache
+from spacy_bertsum.cli.cache_vectors import doc_soft_labels, read_docs
+from spacy_bertsum.cli.train_head import compare, predict, train_head
 from spacy_bertsum.inter_sentence import InterSentenceEncoder
-from spacy_bertsum.loading import load_model
 
 kind, out_dir = os.environ.get("LABELS", "soft"), Path(sys.argv[1])
 out_dir.mkdir(parents=True, exist_ok=True)
 torch.set_num_threads(int(os.environ.get("THREADS", 2)))
 t0 = time.time()
-base = load_model("en_bertsum_news")
-base_head = get_head_module(base.get_pipe("bertsum").model)
-dev = DevSet(Path("training/cache/dev"), Path("corpus/dev_select.spacy"), group_by="text_form",
-             lexical_features=True, block_size=128, vocab=base.vocab)
-cache = load_cache(Path("training/cache/train"))
+base, base_head, dev = shipped_and_dev()
 docs = read_docs(Path("corpus/train8k.spacy"), base.vocab)
-feat_pkl = Path("training/cache/train_lex.pkl")
-if not feat_pkl.exists():
-    feat_pkl.write_bytes(pickle.dumps(source_features(docs, cache.index, 128)))
-cache = cache.with_features(pickle.loads(feat_pkl.read_bytes()))
+cache = train_cache(base.vocab, docs)
 if kind == "soft":
     labels = [numpy.asarray(x, dtype="float32") for x in cache.soft]
 else:

@@ -20,28 +20,27 @@ row 16' (`head_labels.py`, the same recipe without raw rows):
 Needs the caches of `head_labels.py` (training/cache/{train,dev}). Prints
 per text form R1, its difference to Lead-3 and to row 16'; writes
 OUT/result.json and OUT/rouge.npy.
+Both started from the shipped head when it was 0.3.1's; to run them again
+now that 0.3.2 ships, set BASE to a copy of 0.3.1 (`_head_setup.py`): the
+results are then the same to the byte (checked with THREADS=1, as they ran).
 """
-import json, os, pickle, sys, time
+import json, os, sys, time
 from pathlib import Path
 
 import numpy, torch
-from spacy_bertsum.architectures import get_head_module
+from _head_setup import shipped_and_dev, train_cache
 from spacy_bertsum.cli.cache_vectors import load_cache
-from spacy_bertsum.cli.train_head import DevSet, compare, predict, train_head
+from spacy_bertsum.cli.train_head import compare, predict, train_head
 from spacy_bertsum.inter_sentence import InterSentenceEncoder
-from spacy_bertsum.loading import load_model
 
 out_dir = Path(sys.argv[1])
 out_dir.mkdir(parents=True, exist_ok=True)
 repeat = int(os.environ.get("REPEAT", 8))
 torch.set_num_threads(int(os.environ.get("THREADS", 2)))
 t0 = time.time()
-base = load_model("en_bertsum_news")
-base_head = get_head_module(base.get_pipe("bertsum").model)
-dev = DevSet(Path("training/cache/dev"), Path("corpus/dev_select.spacy"), group_by="text_form",
-             lexical_features=True, block_size=128, vocab=base.vocab)
+base, base_head, dev = shipped_and_dev()
 dev_soft = [numpy.asarray(x, dtype="float32") for x in load_cache(Path("training/cache/dev")).soft]
-cache = load_cache(Path("training/cache/train")).with_features(pickle.loads(Path("training/cache/train_lex.pkl").read_bytes()))
+cache = train_cache(base.vocab)
 train_vecs, train_labels = list(cache.vecs), [numpy.asarray(x, dtype="float32") for x in cache.soft]
 raw = [i for i, d in enumerate(dev.docs) if d.group == "RAW"]
 folds = [raw[: len(raw) // 2], raw[len(raw) // 2 :]]
