@@ -369,6 +369,24 @@ class Errors(metaclass=ErrorsWithCodes):
         "[training] extra_repeat must be a whole number of at least 1 (how many "
         "times each doc of paths.extra_train_cache is trained on), not {value!r}."
     )
+    E092 = (
+        "The encoder parameter {name} lies below the trainable layers but is "
+        "no longer the pretrained encoder's, and its change is not a low-rank "
+        "update of a weight (rank at most {limit}), so a compact save cannot "
+        "store it. Train such layers through adapters (train-head's "
+        "[training] lora_rank), raise [components.bertsum.model.encoder] "
+        "trainable_layers, or save with save_mode = \"full\"."
+    )
+    E093 = (
+        "The compact bertsum weights in {path} have format {format}, newer "
+        "than this version of spacy-bertsum reads ({supported}). Upgrade "
+        "spacy-bertsum (pip install -U spacy-bertsum)."
+    )
+    E094 = (
+        "[training] lora_rank must be a whole number of at least 0 (0: the top "
+        "layers train in full), not {value!r}; with lora_rank > 0, top_layers "
+        "must be at least 1."
+    )
     E088 = (
         "The pipeline {model} set no doc.cats on any doc: it has no trained "
         "text classifier (textcat)."

@@ -81,3 +81,64 @@ def test_flipped_bytes_inside_a_tensor_fail_the_checksum(trained_compact):
     weights.write_bytes(bytes(data))
     with pytest.raises(ValueError, match=r"\[E016\].*checksum"):
         spacy.load(path)
+
+
+def _frozen_weight(nlp):
+    from spacy_bertsum.architectures import get_hf_model
+
+    return get_hf_model(nlp.get_pipe("bertsum").model).encoder.layer[0].attention.self.query.weight
+
+
+def test_low_rank_update_of_a_frozen_layer_is_saved_as_factors(trained_compact, tmp_path):
+    """A frozen (non-trainable) layer changed by a rank-2 update, as adapters
+    leave it: the compact save stores the update's factors (format 2) and
+    loading gives it back; the pretrained encoder's fingerprint is kept."""
+    import json
+
+    import torch
+
+    nlp, path = trained_compact
+    weight = _frozen_weight(nlp)
+    torch.manual_seed(0)
+    update = torch.randn(weight.shape[0], 2) @ torch.randn(2, weight.shape[1]) * 0.05
+    with torch.no_grad():
+        weight += update
+    nlp.to_disk(tmp_path / "adapted")
+    model_dir = tmp_path / "adapted" / "bertsum" / "model"
+    meta = json.loads((model_dir / "compact.json").read_text())
+    assert meta["format"] == 2 and meta["n_low_rank_updates"] == 1
+    assert meta["fingerprint"] == json.loads((path / "bertsum" / "model" / "compact.json").read_text())["fingerprint"]
+    loaded = spacy.load(tmp_path / "adapted")
+    assert torch.allclose(_frozen_weight(loaded), weight, atol=1e-3)
+    for text in TEXTS:
+        assert numpy.allclose(nlp(text)._.sent_scores, loaded(text)._.sent_scores, atol=2e-3)
+    # Saved again, the loaded copy stores the same update (no growth in rank).
+    loaded.to_disk(tmp_path / "again")
+    assert torch.allclose(_frozen_weight(spacy.load(tmp_path / "again")), weight, atol=2e-3)
+    # An unchanged copy saved into the same directory drops the factors.
+    with torch.no_grad():
+        weight -= update
+    nlp.to_disk(tmp_path / "adapted")
+    assert not (model_dir / "lowrank.safetensors").exists()
+    assert json.loads((model_dir / "compact.json").read_text())["format"] == 1
+
+
+def test_full_rank_change_of_a_frozen_layer_is_an_error(trained_compact, tmp_path):
+    import torch
+
+    nlp, _ = trained_compact
+    with torch.no_grad():
+        _frozen_weight(nlp).add_(torch.randn(_frozen_weight(nlp).shape))
+    with pytest.raises(ValueError, match=r"\[E092\].*query"):
+        nlp.to_disk(tmp_path / "bad")
+
+
+def test_newer_compact_format_gives_clear_error(trained_compact):
+    import json
+
+    _, path = trained_compact
+    meta_path = path / "bertsum" / "model" / "compact.json"
+    meta = json.loads(meta_path.read_text())
+    meta_path.write_text(json.dumps({**meta, "format": 99}))
+    with pytest.raises(ValueError, match=r"\[E093\]"):
+        spacy.load(path)

@@ -472,3 +472,46 @@ def test_train_head_with_an_extra_cache_and_top_layers(make_nlp, tmp_path, monke
     assert [x.wp.shape for x in seen["dev_inputs"]] == [loaded.layers[i].wp.shape for i in (0, 2, 4, 6)]
     assert all(numpy.array_equal(x.wp, loaded.layers[i].wp) for x, i in zip(seen["dev_inputs"], (0, 2, 4, 6)))
     assert (tmp_path / "out" / "model-best").exists()
+
+
+def test_train_head_trains_all_layers_through_adapters(make_nlp, tmp_path):
+    """With lora_rank, train-head trains more layers than the base's compact
+    save stores in full (E036 without it): the layer below them changes by
+    a low-rank update, which the saved pipeline keeps as factors and gives
+    back; lora_rank without top layers, or below 0, is E094."""
+    from typer.testing import CliRunner
+
+    from spacy_bertsum.cli import app
+
+    nlp = make_nlp(**{"model.encoder.trainable_layers": 1})
+    nlp.initialize()
+    gold = _gold_file(tmp_path, _rows(8))
+    nlp.to_disk(tmp_path / "base")
+    cache_sentence_vectors(nlp, gold, tmp_path / "layers2", layer_inputs=2)
+    cache = str(tmp_path / "layers2")
+    run = lambda *args: CliRunner().invoke(app, [  # noqa: E731
+        "train-head", str(Path(__file__).parent.parent / "configs" / "head" / "cnndm.cfg"),
+        "--paths.base", str(tmp_path / "base"), "--paths.train_cache", cache, "--paths.dev_cache", cache,
+        "--paths.dev", str(gold), "--output", str(tmp_path / "out"), "--training.max_steps", "6",
+        "--training.eval_frequency", "3", "--training.batch_size", "4", "--training.layer_learn_rate", "0.01",
+        "--training.average_last", "0", *args])
+    for bad in (["--training.lora_rank", "2"], ["--training.top_layers", "2", "--training.lora_rank", "-1"]):
+        result = run(*bad)
+        assert result.exit_code == 1 and "E094" in result.output
+    result = run("--training.top_layers", "2", "--training.lora_rank", "2")
+    assert result.exit_code == 0, result.output
+    model_dir = tmp_path / "out" / "model-best" / "bertsum" / "model"
+    assert (model_dir / "lowrank.safetensors").exists()
+    trained = spacy.load(tmp_path / "out" / "model-best")
+    before, after = (top_encoder_layers(x, 2)[0].state_dict() for x in (nlp, trained))
+    changed = [k for k in before if not torch.allclose(before[k], after[k])]
+    # the first layer's Linear weights, and nothing else of it
+    assert changed and all(k.endswith("weight") and "LayerNorm" not in k for k in changed)
+    for k in changed:
+        assert torch.linalg.matrix_rank(after[k] - before[k], atol=1e-3) <= 2
+    docs = list(DocBin().from_disk(gold).get_docs(trained.vocab))
+    scorer = TopLayerScorer([copy.deepcopy(x) for x in top_encoder_layers(trained, 2)],
+                            get_head_module(trained.get_pipe("bertsum").model))
+    inputs = load_cache(tmp_path / "layers2", layer_inputs=True).layers
+    for got, want in zip(doc_sentence_vectors(trained, docs), scorer_vectors(scorer, inputs)):
+        assert numpy.allclose(got, want, atol=1e-2)

@@ -10,6 +10,7 @@ import torch
 
 from ..architectures import HEAD_SETTINGS, get_encoder_layers, set_head_module
 from ..inter_sentence import InterSentenceEncoder
+from ..lora import add_lora, merge_lora
 from .cache_vectors import LayerInputs
 from .compact import save_compact_pipeline
 
@@ -123,21 +124,26 @@ def top_encoder_layers(nlp, n: int, pipe_name: str = "bertsum") -> List[torch.nn
 
 
 def install_layers(nlp, trained: Sequence[torch.nn.Module], pipe_name: str = "bertsum") -> None:
-    """Copy the weights of ``trained`` (a :class:`TopLayerScorer`'s layers)
-    into the top encoder layers of ``nlp``'s bertsum model."""
+    """Copy the weights of ``trained`` (a :class:`TopLayerScorer`'s layers,
+    their adapters merged) into the top encoder layers of ``nlp``'s bertsum model."""
     for layer, new in zip(top_encoder_layers(nlp, len(trained), pipe_name), trained):
-        layer.load_state_dict(new.state_dict())
+        layer.load_state_dict(merge_lora(new).state_dict())
 
 
-def build_scorer(nlp, head: InterSentenceEncoder, top_layers: int, attention_dropout: Optional[float] = None) -> torch.nn.Module:
+def build_scorer(
+    nlp, head: InterSentenceEncoder, top_layers: int, attention_dropout: Optional[float] = None, lora_rank: int = 0
+) -> torch.nn.Module:
     """What training changes: ``head`` alone on cached sentence vectors
     (``top_layers`` 0), or with copies of ``nlp``'s top encoder layers, whose
     attention dropout is set to ``attention_dropout`` unless None (see
-    :func:`set_attention_dropout`)."""
+    :func:`set_attention_dropout`); with ``lora_rank`` > 0 the layers keep
+    their weights and train low-rank adapters of that rank (``spacy_bertsum.lora``)."""
     if top_layers:
         layers = [copy.deepcopy(layer) for layer in top_encoder_layers(nlp, top_layers)]
         if attention_dropout is not None:
             set_attention_dropout(layers, attention_dropout)
+        if lora_rank:
+            add_lora(layers, lora_rank)
         return TopLayerScorer(layers, head)
     return VectorScorer(head)
 

@@ -319,11 +319,17 @@ def train_head_from_config(config_path: Path, output: Path, overrides: Dict = {}
     attention_dropout = tcfg.pop("attention_dropout", None)
     if attention_dropout is not None and not 0.0 <= attention_dropout < 1.0:
         raise ValueError(Errors.E077.format(value=attention_dropout))
+    lora_rank = tcfg.pop("lora_rank", 0)
+    if not isinstance(lora_rank, int) or isinstance(lora_rank, bool) or lora_rank < 0 or (lora_rank and not top_layers):
+        raise ValueError(Errors.E094.format(value=lora_rank))
     trainable = model.get_ref("encoder").attrs["trainable_layers"]
-    if top_layers and 0 <= trainable < top_layers:
+    # Through adapters, the layers below the trainable ones change by low-rank
+    # updates, which the compact save stores as factors.
+    if top_layers and 0 <= trainable < top_layers and not lora_rank:
         raise ValueError(Errors.E036.format(
             top_layers=top_layers, what="the base's trainable_layers", limit=trainable,
-            fix="train the base with more trainable layers (its compact save stores only those)"))
+            fix="train the base with more trainable layers (its compact save stores only those in full) "
+            "or train them through adapters ([training] lora_rank)"))
     lexical = bool(hcfg.get("lexical_features"))
     group_by = tcfg.pop("group_by")
     dev = DevSet(Path(paths["dev_cache"]), Path(paths["dev"]), group_by=group_by,
@@ -363,7 +369,7 @@ def train_head_from_config(config_path: Path, output: Path, overrides: Dict = {}
             raise ValueError(Errors.E032.format(base=paths["base"], base_cfg=head_config(nlp), cfg=hcfg)) from err
     log_path = output / "log.jsonl"
     log_path.unlink(missing_ok=True)
-    scorer = build_scorer(nlp, head, top_layers, attention_dropout=attention_dropout)
+    scorer = build_scorer(nlp, head, top_layers, attention_dropout=attention_dropout, lora_rank=lora_rank)
     if top_layers:
         dev_cache = load_cache(Path(paths["dev_cache"]), layer_inputs=True)
         if lexical:
