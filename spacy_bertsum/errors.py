@@ -387,6 +387,11 @@ class Errors(metaclass=ErrorsWithCodes):
         "layers train in full), not {value!r}; with lora_rank > 0, top_layers "
         "must be at least 1."
     )
+    E089 = (
+        "[training] average_last = {value} with lora_rank > 0: the average of "
+        "adapters' factors is not the average of their updates. Set "
+        "average_last = 0, or train the top layers in full (lora_rank = 0)."
+    )
     E088 = (
         "The pipeline {model} set no doc.cats on any doc: it has no trained "
         "text classifier (textcat)."

@@ -15,6 +15,7 @@ from spacy_bertsum.cli.split_dev import split_dev
 from spacy_bertsum.cli.train_head import (
     DevSet,
     TopLayerScorer,
+    average_states,
     build_scorer,
     evaluate_head,
     head_config,
@@ -192,33 +193,40 @@ def test_trained_head_learns_and_saves(nlp, tmp_path):
         assert numpy.allclose(1 / (1 + numpy.exp(-lg)), scores, atol=2e-3)
 
 
-def test_train_head_command(nlp, tmp_path):
-    """`train-head` with the shipped config file and overrides, end to end on
-    tiny caches; a head whose settings differ from the base's cannot start
-    from the base head (E032)."""
+def _train_head_cli(tmp_path: Path, *args: str, base: str = "base", out: str = "out"):
+    """`python -m spacy_bertsum train-head configs/head/cnndm.cfg` with the
+    pipeline tmp_path/base, the output tmp_path/out and ``args``."""
     from typer.testing import CliRunner
 
     from spacy_bertsum.cli import app
 
+    config = Path(__file__).parent.parent / "configs" / "head" / "cnndm.cfg"
+    return CliRunner().invoke(
+        app, ["train-head", str(config), "--paths.base", str(tmp_path / base), "--output", str(tmp_path / out), *args])
+
+
+def test_train_head_command(nlp, tmp_path):
+    """`train-head` with the shipped config file and overrides, end to end on
+    tiny caches; a head whose settings differ from the base's cannot start
+    from the base head (E032)."""
     gold = _gold_file(tmp_path, _rows(8))
     nlp.to_disk(tmp_path / "base")
     cache_sentence_vectors(nlp, gold, tmp_path / "cache")
     common = [
-        str(Path(__file__).parent.parent / "configs" / "head" / "cnndm.cfg"), "--output", str(tmp_path / "out"),
-        "--paths.base", str(tmp_path / "base"), "--paths.train_cache", str(tmp_path / "cache"),
-        "--paths.dev_cache", str(tmp_path / "cache"), "--paths.dev", str(gold),
-        "--training.max_steps", "20", "--training.eval_frequency", "10", "--training.batch_size", "4",
+        "--paths.train_cache", str(tmp_path / "cache"), "--paths.dev_cache", str(tmp_path / "cache"),
+        "--paths.dev", str(gold), "--training.max_steps", "20", "--training.eval_frequency", "10",
+        "--training.batch_size", "4",
     ]
-    result = CliRunner().invoke(app, ["train-head", *common])
+    result = _train_head_cli(tmp_path, *common)
     assert result.exit_code == 0, result.output
     best = json.loads((tmp_path / "out" / "dev.json").read_text())
     assert best["step"] in (10, 20) and set(best) >= {"all", "RAW", "LOWERCASED", "score"}
     loaded = spacy.load(tmp_path / "out" / "model-best")
     assert loaded.get_pipe("bertsum").model.attrs["inter_sentence_layers"] == 0
     assert get_sent_scores(loaded(TEXTS[0]))
-    result = CliRunner().invoke(app, ["train-head", *common, "--training.init_from_base", "true"])
+    result = _train_head_cli(tmp_path, *common, "--training.init_from_base", "true")
     assert result.exit_code == 1 and "E032" in result.output
-    result = CliRunner().invoke(app, ["train-head", *common, "--training.labels", "gold"])
+    result = _train_head_cli(tmp_path, *common, "--training.labels", "gold")
     assert result.exit_code == 1 and "E029" in result.output
 
 
@@ -284,10 +292,6 @@ def test_train_head_command_checks_caches_and_layers(make_nlp, tmp_path):
     stores (E036) and an attention dropout outside [0, 1) (E077); with a
     layer cache it trains them, and a run continues from its own model-best
     on the same cache."""
-    from typer.testing import CliRunner
-
-    from spacy_bertsum.cli import app
-
     nlp = make_nlp(**{"model.encoder.trainable_layers": 1})
     nlp.initialize()
     gold = _gold_file(tmp_path, _rows(8))
@@ -295,14 +299,10 @@ def test_train_head_command_checks_caches_and_layers(make_nlp, tmp_path):
     cache_sentence_vectors(nlp, gold, tmp_path / "plain")
     cache_sentence_vectors(nlp, gold, tmp_path / "layers2", layer_inputs=2)
     cache_sentence_vectors(nlp, gold, tmp_path / "layers", layer_inputs=1)
-    common = [
-        str(Path(__file__).parent.parent / "configs" / "head" / "cnndm.cfg"),
-        "--paths.dev", str(gold),
-        "--training.max_steps", "4", "--training.eval_frequency", "2", "--training.batch_size", "4",
-    ]
+    common = ["--paths.dev", str(gold), "--training.max_steps", "4", "--training.eval_frequency", "2",
+              "--training.batch_size", "4"]
     caches = lambda name: ["--paths.train_cache", str(tmp_path / name), "--paths.dev_cache", str(tmp_path / name)]
-    run = lambda *args, base="base", out="out": CliRunner().invoke(
-        app, ["train-head", *common, "--paths.base", str(tmp_path / base), "--output", str(tmp_path / out), *args])
+    run = lambda *args, base="base", out="out": _train_head_cli(tmp_path, *common, *args, base=base, out=out)
     result = run(*caches("plain"), "--training.top_layers", "1")
     assert result.exit_code == 1 and "E034" in result.output
     result = run(*caches("layers2"), "--training.top_layers", "1")
@@ -445,7 +445,8 @@ def test_train_head_with_an_extra_cache_of_one_group(nlp, tmp_path, monkeypatch)
 
 def test_train_head_with_an_extra_cache_and_top_layers(make_nlp, tmp_path, monkeypatch):
     """With top layers, the extra docs bring their layer inputs, and the dev
-    layer inputs leave out the dev docs trained on, as the dev set does."""
+    layer inputs leave out the dev docs trained on, as the dev set does; the
+    extra cache, being the dev cache, is not loaded a second time."""
     from spacy_bertsum.cli import train_head as train_head_module
 
     nlp = make_nlp(**{"model.encoder.trainable_layers": 1})
@@ -454,6 +455,11 @@ def test_train_head_with_an_extra_cache_and_top_layers(make_nlp, tmp_path, monke
     nlp.to_disk(tmp_path / "base")
     cache_sentence_vectors(nlp, gold, tmp_path / "layers", layer_inputs=1)
     seen = _spy_on_train_scorer(monkeypatch)
+    from spacy_bertsum.cli import _dev_set
+
+    loads = []
+    for module in (train_head_module, _dev_set):
+        monkeypatch.setattr(module, "load_cache", lambda path, real=module.load_cache, **kw: loads.append(path) or real(path, **kw))
     cache = str(tmp_path / "layers")
     overrides = {
         "paths.base": str(tmp_path / "base"), "paths.train_cache": cache, "paths.dev_cache": cache,
@@ -463,6 +469,8 @@ def test_train_head_with_an_extra_cache_and_top_layers(make_nlp, tmp_path, monke
     }
     config = Path(__file__).parent.parent / "configs" / "head" / "cnndm.cfg"
     train_head_module.train_head_from_config(config, tmp_path / "out", overrides)
+    # once as the train cache, once as the dev set (whose raw docs are the extra ones)
+    assert len(loads) == 2
     loaded = load_cache(tmp_path / "layers", layer_inputs=True)
     assert len(seen["inputs"]) == len(seen["labels"]) == 8 + 4 * 2
     for k in range(2):
@@ -479,25 +487,22 @@ def test_train_head_trains_all_layers_through_adapters(make_nlp, tmp_path):
     save stores in full (E036 without it): the layer below them changes by
     a low-rank update, which the saved pipeline keeps as factors and gives
     back; lora_rank without top layers, or below 0, is E094."""
-    from typer.testing import CliRunner
-
-    from spacy_bertsum.cli import app
-
     nlp = make_nlp(**{"model.encoder.trainable_layers": 1})
     nlp.initialize()
     gold = _gold_file(tmp_path, _rows(8))
     nlp.to_disk(tmp_path / "base")
     cache_sentence_vectors(nlp, gold, tmp_path / "layers2", layer_inputs=2)
     cache = str(tmp_path / "layers2")
-    run = lambda *args: CliRunner().invoke(app, [  # noqa: E731
-        "train-head", str(Path(__file__).parent.parent / "configs" / "head" / "cnndm.cfg"),
-        "--paths.base", str(tmp_path / "base"), "--paths.train_cache", cache, "--paths.dev_cache", cache,
-        "--paths.dev", str(gold), "--output", str(tmp_path / "out"), "--training.max_steps", "6",
-        "--training.eval_frequency", "3", "--training.batch_size", "4", "--training.layer_learn_rate", "0.01",
-        "--training.average_last", "0", *args])
+    run = lambda *args: _train_head_cli(  # noqa: E731
+        tmp_path, "--paths.train_cache", cache, "--paths.dev_cache", cache, "--paths.dev", str(gold),
+        "--training.max_steps", "6", "--training.eval_frequency", "3", "--training.batch_size", "4",
+        "--training.layer_learn_rate", "0.01", "--training.average_last", "0", *args)
     for bad in (["--training.lora_rank", "2"], ["--training.top_layers", "2", "--training.lora_rank", "-1"]):
         result = run(*bad)
         assert result.exit_code == 1 and "E094" in result.output
+    # averaging checkpoints would average the adapters' factors, not their updates
+    result = run("--training.top_layers", "2", "--training.lora_rank", "2", "--training.average_last", "3")
+    assert result.exit_code == 1 and "E089" in result.output
     result = run("--training.top_layers", "2", "--training.lora_rank", "2")
     assert result.exit_code == 0, result.output
     model_dir = tmp_path / "out" / "model-best" / "bertsum" / "model"
@@ -515,3 +520,18 @@ def test_train_head_trains_all_layers_through_adapters(make_nlp, tmp_path):
     inputs = load_cache(tmp_path / "layers2", layer_inputs=True).layers
     for got, want in zip(doc_sentence_vectors(trained, docs), scorer_vectors(scorer, inputs)):
         assert numpy.allclose(got, want, atol=1e-2)
+
+
+def test_average_states_weighs_and_checks():
+    """average_states: the mean of state dicts, or their weighted average
+    (the weights normalized), e.g. an interpolation of two models; weights
+    that do not fit are an error."""
+    a = {"w": torch.tensor([0.0, 2.0]), "b": torch.tensor(1.0)}
+    b = {"w": torch.tensor([4.0, 6.0]), "b": torch.tensor(3.0)}
+    assert torch.equal(average_states([a, b])["w"], torch.tensor([2.0, 4.0]))
+    mixed = average_states([a, b], [3, 1])
+    assert torch.allclose(mixed["w"], torch.tensor([1.0, 3.0])) and torch.isclose(mixed["b"], torch.tensor(1.5))
+    assert torch.equal(average_states([a, b], [1.0, 0.0])["w"], a["w"])
+    for bad in ([1.0], [-1.0, 2.0], [0.0, 0.0]):
+        with pytest.raises(ValueError):
+            average_states([a, b], bad)

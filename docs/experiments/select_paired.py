@@ -18,7 +18,6 @@ from pathlib import Path
 import torch
 from spacy_bertsum.architectures import get_head_module
 from spacy_bertsum.cli._scorers import TopLayerScorer, scorer_vectors, top_encoder_layers
-from spacy_bertsum.cli.cache_vectors import load_cache
 from spacy_bertsum.cli.train_head import DevSet, compare, predict
 from spacy_bertsum.loading import load_model
 from spacy_bertsum.scorer import ROUGE_TYPES
@@ -27,13 +26,11 @@ torch.set_num_threads(2)
 model_path = sys.argv[1]
 shipped = load_model("en_bertsum_news")
 trained = load_model(model_path)
+# with the layer-1 inputs of every selection doc, and their lexical features
 dev = DevSet(Path("training/lcache6/dev"), Path("corpus/dev_select.spacy"), group_by="text_form",
-             lexical_features=True, block_size=128, vocab=shipped.vocab)
-# the layer-1 inputs of every selection doc, with their lexical features
-inputs_all = load_cache(Path("training/lcache6/dev"), layer_inputs=True).with_features(dev.features)
+             lexical_features=True, block_size=128, vocab=shipped.vocab, layer_inputs=True)
 dev = dev.without([i for d, i in zip(dev.docs, dev.index) if d.group == "RAW"])  # trained on
-kept = set(dev.index)
-inputs = [x for x, i in zip(inputs_all.layers, inputs_all.index) if i in kept]
+inputs = dev.cache.layers
 sel0 = dev.select(predict(get_head_module(shipped.get_pipe("bertsum").model), dev.vecs))
 model = trained.get_pipe("bertsum").model
 scorer = TopLayerScorer(top_encoder_layers(trained, 6), get_head_module(model))

@@ -15,7 +15,7 @@ from ..scorer import ROUGE_TYPES, rouge_f
 from ..selection import SelectionConfig, lead, select_sentences
 from ..significance import paired_bootstrap
 from ..util import FIELDS_KEY, get_reference
-from .cache_vectors import load_cache, read_docs, source_features
+from .cache_vectors import Cache, load_cache, read_docs, source_features
 from .evaluate import late_share
 
 
@@ -41,6 +41,7 @@ class DevSet:
         lexical_features: bool = False,
         block_size: int = 128,
         vocab: Optional[Vocab] = None,
+        layer_inputs: bool = False,
     ):
         """groups: a group name per doc index of ``docbin_path``; or group_by:
         the field (kept by ``convert --keep-fields``) whose first word names
@@ -50,16 +51,21 @@ class DevSet:
         ``Cache.with_features``); they are kept in ``self.features`` for
         other inputs of the same docs (e.g. their layer inputs). vocab: to
         read the docs with (its language's stop words count for the
-        features); default English."""
+        features); default English. layer_inputs: also load the docs' cached
+        layer inputs (a cache made with ``--layer-inputs``), for scoring
+        them through encoder layers. ``self.cache`` keeps the loaded cache
+        (with the features), one entry per doc of ``self.docs``."""
         import spacy
 
         vocab = vocab if vocab is not None else spacy.blank("en").vocab
-        cache = load_cache(cache_dir)
+        self.cache_dir = Path(cache_dir)
+        cache = load_cache(cache_dir, layer_inputs=layer_inputs)
         all_docs = read_docs(docbin_path, vocab)
         self.features: Optional[List[numpy.ndarray]] = None
         if lexical_features:
             self.features = source_features(all_docs, cache.index, block_size)
             cache = cache.with_features(self.features)
+        self.cache: Cache = cache
         self.vecs, labels, index = cache.vecs, cache.labels, cache.index
         # each doc's index in the .spacy file
         self.index: List[int] = list(index)
@@ -95,6 +101,10 @@ class DevSet:
     def lead(self, k: int = 3) -> List[List[int]]:
         return [lead(len(doc.sents), k) for doc in self.docs]
 
+    def group_cache(self, group: Optional[str]) -> Cache:
+        """The cache entries of the docs of ``group`` (None: all docs)."""
+        return self.cache.take([k for k, doc in enumerate(self.docs) if group is None or doc.group == group])
+
     def without(self, indices: Iterable[int]) -> "DevSet":
         """A copy without the docs whose index in the .spacy file is in
         ``indices`` (e.g. docs a head also trains on)."""
@@ -104,6 +114,7 @@ class DevSet:
         part.docs, part.vecs, part.index = [self.docs[k] for k in keep], [self.vecs[k] for k in keep], [self.index[k] for k in keep]
         if self.features is not None:
             part.features = [self.features[k] for k in keep]
+        part.cache = self.cache.take(keep)
         part._memo = {}
         return part
 

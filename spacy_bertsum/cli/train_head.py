@@ -108,8 +108,16 @@ def _length_buckets(lengths: Sequence[int], batch_size: int, rng: random.Random,
     return batches
 
 
-def average_states(states: Sequence[Dict[str, torch.Tensor]]) -> Dict[str, torch.Tensor]:
-    return {k: sum(s[k] for s in states) / len(states) for k in states[0]}
+def average_states(
+    states: Sequence[Dict[str, torch.Tensor]], weights: Optional[Sequence[float]] = None
+) -> Dict[str, torch.Tensor]:
+    """The (weighted) average of state dicts of one architecture; ``weights``
+    (None: equal) are normalized to sum to 1."""
+    weights = [1.0] * len(states) if weights is None else list(weights)
+    if len(weights) != len(states) or min(weights) < 0 or sum(weights) <= 0:
+        raise ValueError(f"Need one non-negative weight per state, not summing to 0: {weights}")
+    total = sum(weights)
+    return {k: sum(s[k] * (w / total) for s, w in zip(states, weights)) for k in states[0]}
 
 
 def train_head(
@@ -322,6 +330,8 @@ def train_head_from_config(config_path: Path, output: Path, overrides: Dict = {}
     lora_rank = tcfg.pop("lora_rank", 0)
     if not isinstance(lora_rank, int) or isinstance(lora_rank, bool) or lora_rank < 0 or (lora_rank and not top_layers):
         raise ValueError(Errors.E094.format(value=lora_rank))
+    if lora_rank and tcfg.get("average_last", 0) > 1:
+        raise ValueError(Errors.E089.format(value=tcfg["average_last"]))
     trainable = model.get_ref("encoder").attrs["trainable_layers"]
     # Through adapters, the layers below the trainable ones change by low-rank
     # updates, which the compact save stores as factors.
@@ -332,8 +342,8 @@ def train_head_from_config(config_path: Path, output: Path, overrides: Dict = {}
             "or train them through adapters ([training] lora_rank)"))
     lexical = bool(hcfg.get("lexical_features"))
     group_by = tcfg.pop("group_by")
-    dev = DevSet(Path(paths["dev_cache"]), Path(paths["dev"]), group_by=group_by,
-                 lexical_features=lexical, block_size=hcfg["block_size"], vocab=nlp.vocab)
+    dev = DevSet(Path(paths["dev_cache"]), Path(paths["dev"]), group_by=group_by, lexical_features=lexical,
+                 block_size=hcfg["block_size"], vocab=nlp.vocab, layer_inputs=bool(top_layers))
     cache = load_cache(Path(paths["train_cache"]), layer_inputs=bool(top_layers))
     if not len(cache):
         raise ValueError(Errors.E028.format(path=paths["train_cache"]))
@@ -351,10 +361,9 @@ def train_head_from_config(config_path: Path, output: Path, overrides: Dict = {}
     if not isinstance(extra_repeat, int) or extra_repeat < 1:
         raise ValueError(Errors.E091.format(value=extra_repeat))
     extra_inputs: List = []
-    dev_all = dev
     if paths.get("extra_train_cache"):
         extra_path = Path(paths["extra_train_cache"])
-        extra = _extra_cache(extra_path, nlp.vocab, group_by, extra_group, lexical, hcfg["block_size"], bool(top_layers))
+        extra = _extra_cache(extra_path, nlp.vocab, group_by, extra_group, lexical, hcfg["block_size"], bool(top_layers), dev)
         extra_inputs = (extra.layers if top_layers else extra.vecs) * extra_repeat  # type: ignore[operator]
         labels += [numpy.asarray(x, dtype="float32") for x in (extra.soft if label_kind == "soft" else extra.labels)] * extra_repeat
         if _cache_source(extra_path).resolve() == Path(paths["dev"]).resolve():
@@ -371,11 +380,7 @@ def train_head_from_config(config_path: Path, output: Path, overrides: Dict = {}
     log_path.unlink(missing_ok=True)
     scorer = build_scorer(nlp, head, top_layers, attention_dropout=attention_dropout, lora_rank=lora_rank)
     if top_layers:
-        dev_cache = load_cache(Path(paths["dev_cache"]), layer_inputs=True)
-        if lexical:
-            dev_cache = dev_cache.with_features(dev_all.features)
-        kept = set(dev.index)  # without the dev docs it trains on, as dev
-        dev_inputs = [x for x, i in zip(dev_cache.layers, dev_cache.index) if i in kept]
+        dev_inputs = dev.cache.layers  # without the dev docs it trains on, as dev
         train_inputs: Sequence = cache.layers + extra_inputs  # type: ignore[operator]
         what = f"the head and the top {top_layers} encoder layers"
     else:
@@ -395,19 +400,26 @@ def train_head_from_config(config_path: Path, output: Path, overrides: Dict = {}
 
 
 def _extra_cache(
-    path: Path, vocab, group_by: Optional[str], group: Optional[str], lexical: bool, block_size: int, layer_inputs: bool
+    path: Path, vocab, group_by: Optional[str], group: Optional[str], lexical: bool, block_size: int,
+    layer_inputs: bool, dev: Optional[DevSet] = None,
 ) -> Cache:
     """The docs of a second train cache (``[paths] extra_train_cache``):
     those whose ``group_by`` group is ``group`` (all when None), with their
     lexical features when the head has them (and their layer inputs when top
-    layers train)."""
-    docs = read_docs(_cache_source(path), vocab)
-    cache = load_cache(path, layer_inputs=layer_inputs)
-    if group is not None:
-        cache = cache.take([k for k, i in enumerate(cache.index) if _group(docs[i], i, None, group_by) == group])
+    layers train). Where ``path`` is the cache of ``dev`` (loaded with the
+    same settings), its docs are taken from there rather than loaded again."""
+    if dev is not None and Path(path).resolve() == dev.cache_dir.resolve():
+        cache = dev.group_cache(group)
+    else:
+        docs = read_docs(_cache_source(path), vocab)
+        cache = load_cache(path, layer_inputs=layer_inputs)
+        if group is not None:
+            cache = cache.take([k for k, i in enumerate(cache.index) if _group(docs[i], i, None, group_by) == group])
+        if lexical and len(cache):
+            cache = cache.with_features(source_features(docs, cache.index, block_size))
     if not len(cache):
         raise ValueError(Errors.E090.format(path=path, group=group, group_by=group_by))
-    return cache.with_features(source_features(docs, cache.index, block_size)) if lexical else cache
+    return cache
 
 
 def _cache_source(cache_dir: Path) -> Path:
