@@ -141,6 +141,21 @@ def test_limit(mixed, tmp_path, limit, expected):
         assert stats.skipped == 0  # stops reading once the limit is reached
 
 
+def test_skip(mixed, tmp_path):
+    """--skip leaves out the first N records, malformed ones included (they
+    are not read, so not reported); --limit counts what is written after them."""
+    out = tmp_path / "out.spacy"
+    stats = convert(mixed, out, skip=1, show_progress=False)
+    docs = _read(out)
+    assert stats.written == 2 and [d.user_data.get("bertsum_id") for d in docs] == ["7", None]
+    stats = convert(mixed, out, skip=5, limit=1, show_progress=False)  # lines 1-6, four of them malformed
+    assert (stats.written, stats.skipped) == (1, 0) and _read(out)[0].user_data["bertsum_id"] == "7"
+    with pytest.raises(ValueError, match=r"\[E010\] 'skip'"):
+        convert(mixed, out, skip=-1)
+    result = runner.invoke(app, ["convert", str(mixed), str(out), "--skip", "-1"])
+    assert result.exit_code == 2 and "Invalid value for '--skip'" in result.output
+
+
 def test_custom_fields_and_max_sents(tmp_path):
     row = {"text": ART_1, "summary": [ART_1], "doc": "x"}
     path = write_jsonl(tmp_path / "d.jsonl", [json.dumps(row)])

@@ -149,6 +149,7 @@ def convert(
     nlp_name_or_pipeline: Union[str, Path, Language] = "sentencizer",
     max_oracle_sents: int = 3,
     limit: Optional[int] = None,
+    skip: int = 0,
     n_process: int = 1,
     batch_size: int = 64,
     on_error: str = "skip",
@@ -159,6 +160,8 @@ def convert(
     """Convert a JSONL(.gz/.xz) file into a ``.spacy`` DocBin with oracle labels.
 
     limit: the most docs to write (None: all).
+    skip: leave out the first ``skip`` records of the input (e.g. to take a
+        later part of a file whose sources come in blocks).
     on_error: "skip" records and warns about a malformed line; "fail" raises
         ValueError (E074) naming the line and the problem.
     keep_fields: input fields stored on each doc (as strings, under
@@ -173,6 +176,8 @@ def convert(
         raise ValueError(Errors.E054.format(name="on_error", choices=", ".join(choices), value=on_error))
     if limit is not None and limit < 0:
         raise ValueError(Errors.E010.format(name="limit", value=limit))
+    if skip < 0:
+        raise ValueError(Errors.E010.format(name="skip", value=skip))
     nlp = load_segmenter(nlp_name_or_pipeline)
     stats = ConvertStats()
     labels = _field_values(input_path, cats_field) if cats_field else []
@@ -195,7 +200,9 @@ def convert(
 
     def articles() -> Iterator[str]:
         n_yielded = 0
-        for line_no, obj in read_jsonl(input_path):
+        for n_read, (line_no, obj) in enumerate(read_jsonl(input_path)):
+            if n_read < skip:
+                continue
             if limit is not None and n_yielded >= limit:
                 return
             text, summary, problem = _check_record(obj, text_field, summary_field)
@@ -263,6 +270,7 @@ def convert_cli(
     segmenter: str = typer.Option("sentencizer", "--segmenter", help="'sentencizer' (rule-based, opening quotes moved as the shipped pipeline does) or a spaCy pipeline name/path that sets sentences"),
     max_oracle_sents: int = typer.Option(3, "--max-oracle-sents", help="Most sentences in the greedy ROUGE oracle"),
     limit: int = typer.Option(0, "--limit", min=0, help="Write at most this many docs (0: all)"),
+    skip: int = typer.Option(0, "--skip", min=0, help="Leave out the first N records of the input"),
     n_process: int = typer.Option(1, "--n-process", help="Processes for sentence segmentation"),
     on_error: OnError = typer.Option("skip", "--on-error", help="'skip' (report and skip malformed lines) or 'fail' (stop at the first)"),
     keep_fields: str = typer.Option("", "--keep-fields", help="Comma-separated input fields to keep on each doc (e.g. text_form), for `evaluate --by`"),
@@ -280,6 +288,7 @@ def convert_cli(
             nlp_name_or_pipeline=segmenter,
             max_oracle_sents=max_oracle_sents,
             limit=limit or None,
+            skip=skip,
             n_process=n_process,
             on_error=on_error.value,
             keep_fields=[f.strip() for f in keep_fields.split(",") if f.strip()],
