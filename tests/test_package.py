@@ -29,6 +29,7 @@ PACKAGE = f"en_{NAME}"  # spaCy puts the language in front
 MODEL_FILES = [
     "config.cfg", "meta.json", "tokenizer", "sentencizer.json", "bertsum/cfg",
     "bertsum/model/compact.json", "bertsum/model/encoder.safetensors", "bertsum/model/head.safetensors",
+    "bertsum/model/lowrank.safetensors",
 ]
 NEWS = (
     "Heavy rain has flooded large parts of the northern city of Leeds, forcing hundreds of families "
