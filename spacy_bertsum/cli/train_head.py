@@ -406,9 +406,12 @@ def _extra_cache(
     """The docs of a second train cache (``[paths] extra_train_cache``):
     those whose ``group_by`` group is ``group`` (all when None), with their
     lexical features when the head has them (and their layer inputs when top
-    layers train). Where ``path`` is the cache of ``dev`` (loaded with the
-    same settings), its docs are taken from there rather than loaded again."""
-    if dev is not None and Path(path).resolve() == dev.cache_dir.resolve():
+    layers train). Where ``path`` is the cache of ``dev`` and ``dev`` was
+    loaded with the same settings, its docs are taken from there rather than
+    loaded again."""
+    same = dev is not None and Path(path).resolve() == dev.cache_dir.resolve() and (
+        (dev.cache.layers is not None) == layer_inputs and (dev.features is not None) == lexical)
+    if same:
         cache = dev.group_cache(group)
     else:
         docs = read_docs(_cache_source(path), vocab)
