@@ -21,7 +21,8 @@ def test_workflows_use_defined_commands(project):
     for workflow, steps in project["workflows"].items():
         assert set(steps) <= names, workflow
     assert project["workflows"]["all"] == [
-        "convert", "split-dev", "train", "train-stage2", "train-stage3", "cache-vectors", "train-head", "evaluate",
+        "convert", "split-dev", "train", "train-stage2", "train-stage3", "cache-vectors", "train-head",
+        "cache-layers", "train-lora", "evaluate",
     ]
 
 
@@ -35,7 +36,8 @@ def _train_calls(project):
 
 def test_train_overrides_fit_their_config(project):
     calls = list(_train_calls(project))
-    assert {name for name, _ in calls} >= {"train", "train-stage2", "train-stage3", "train-gpu", "demo-train", "train-head"}
+    assert {name for name, _ in calls} >= {
+        "train", "train-stage2", "train-stage3", "train-gpu", "demo-train", "train-head", "train-lora"}
     for name, args in calls:
         config_path = ROOT / args[4]
         overrides = {}
